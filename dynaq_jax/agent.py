@@ -1,0 +1,229 @@
+"""The pure Dyna-Q agent: acting, direct RL, model learning and the combined step.
+
+Every function takes one agent (one stream of experience) and returns a new ``DynaQState``;
+batching over seeds or hyperparameters is the caller's ``jax.vmap``. Public functions check
+indices given from Python (see ``checks.py``) and then call a jitted implementation.
+"""
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Int
+
+from dynaq_jax.checks import check_finite, check_index, typed_jit
+from dynaq_jax.config import DynaQConfig
+from dynaq_jax.model import smooth_reward, transition_probs_from_counts
+from dynaq_jax.planning import plan
+from dynaq_jax.state import DynaQState
+from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
+
+
+def _check_transition(
+    where: str, state: DynaQState, s: object, a: object, r: object, s_next: object
+) -> None:
+    n_s, n_a = state.n_states, state.n_actions
+    check_index(where, "s", s, n_s)
+    check_index(where, "a", a, n_a)
+    check_finite(where, "r", r)
+    check_index(where, "s_next", s_next, n_s)
+
+
+# -- acting ---------------------------------------------------------------------------------------
+
+
+@typed_jit
+def _act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
+    q_s = state.q[s]
+    u = jax.random.uniform(key, (q_s.shape[-1] + 1,))
+    noise = u[1:]
+    greedy = jnp.argmax(jnp.where(q_s == jnp.max(q_s), noise, -1.0))
+    uniform = jnp.argmax(noise)
+    return jnp.where(u[0] < config.epsilon, uniform, greedy).astype(jnp.int32)
+
+
+def act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
+    """Epsilon-greedy action with uniform tie-breaking.
+
+    With probability ``epsilon`` an action uniform over all ``A``; otherwise an action uniform over
+    ``argmax_a Q[s, a]`` (every maximal action, not the first: ``np.argmax``'s tie-break toward
+    action 0 is why the seed notebook never reaches FrozenLake's goal). One draw of ``A + 1``
+    uniforms: ``u_0 < epsilon`` decides; ``argmax`` of the remaining ``A`` (restricted to maximal
+    actions when greedy) picks the action.
+    """
+    check_index("act", "s", s, state.n_states)
+    return _act(state, key, s, config)
+
+
+# -- direct RL ------------------------------------------------------------------------------------
+
+
+@typed_jit
+def _update(
+    state: DynaQState,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    cont = 1.0 - jnp.asarray(terminated, jnp.float32)
+    target = r + config.discount * cont * jnp.max(state.q[s_next])
+    q = state.q.at[s, a].add(config.learning_rate * (target - state.q[s, a]))
+    return state._replace(q=q)
+
+
+def update(
+    state: DynaQState,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    """Direct Q-learning from one real transition.
+
+    ``Q[s,a] += alpha * (r + gamma * (1 - terminated) * max_a' Q[s',a'] - Q[s,a])``: a terminated
+    transition does not bootstrap. (A time-limit truncation is not termination: pass
+    ``terminated=False``.)
+    """
+    _check_transition("update", state, s, a, r, s_next)
+    return _update(state, s, a, r, s_next, terminated, config)
+
+
+# -- model learning -------------------------------------------------------------------------------
+
+
+@typed_jit
+def _model_update(
+    state: DynaQState,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    n_a = state.q.shape[-1]
+    s = jnp.asarray(s, jnp.int32)
+    a = jnp.asarray(a, jnp.int32)
+    s_next = jnp.asarray(s_next, jnp.int32)
+    r = jnp.asarray(r, jnp.float32)
+    t_c = state.t_c.at[s, a, s_next].add(1.0)
+    if config.model == "count":
+        r_tab = state.r.at[s, a].set(smooth_reward(state.r[s, a], r, config.learning_rate))
+    else:
+        r_tab = state.r.at[s, a].set(r)
+    next_state = state.next_state.at[s, a].set(s_next)
+    terminal = state.terminal.at[s_next].max(jnp.asarray(terminated, jnp.bool_))
+
+    # Planning candidates. Dyna-Q (kappa == 0): the pair, when first tried. Dyna-Q+ (kappa > 0):
+    # every action of a state when the state is first acted from (Sutton & Barto 8.3: untried
+    # actions are modelled as leading back to the state with reward 0), stamped as tried now.
+    plus = config.kappa > 0
+    new_pair = state.visits[s, a] == 0
+    new_state = jnp.all(state.visits[s] == 0)
+    flat = s * n_a + a
+    cand = jnp.where(plus, s * n_a + jnp.arange(n_a, dtype=jnp.int32), flat)
+    n_new = jnp.where(plus, n_a * new_state, new_pair).astype(jnp.int32)
+    pairs = jax.lax.dynamic_update_slice(state.pairs, cand, (state.n_pairs,))
+    stamp_row = jnp.where(plus & new_state, state.step, state.last_visit[s])
+    last_visit = state.last_visit.at[s].set(stamp_row.at[a].set(state.step))
+    return state._replace(
+        t_c=t_c,
+        r=r_tab,
+        terminal=terminal,
+        next_state=next_state,
+        visits=state.visits.at[s, a].add(1),
+        last_visit=last_visit,
+        pairs=pairs,
+        n_pairs=state.n_pairs + n_new,
+        step=state.step + 1,
+    )
+
+
+def model_update(
+    state: DynaQState,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    """Learn the model from one real transition.
+
+    ``T_c[s,a,s'] += 1`` (that cell only); count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
+    deterministic model ``R[s,a] = r`` and ``next_state[s,a] = s'``; ``terminal[s'] |= terminated``;
+    ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
+    on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.
+    """
+    _check_transition("model_update", state, s, a, r, s_next)
+    return _model_update(state, s, a, r, s_next, terminated, config)
+
+
+# -- the notebook's step --------------------------------------------------------------------------
+
+
+@typed_jit
+def _step(
+    state: DynaQState,
+    key: Key,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    state = _update(state, s, a, r, s_next, terminated, config)
+    state = _model_update(state, s, a, r, s_next, terminated, config)
+    return plan(state, key, config)
+
+
+def step(
+    state: DynaQState,
+    key: Key,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+) -> DynaQState:
+    """One Dyna-Q step on a real transition: ``update``, then ``model_update``, then ``plan``.
+
+    (a) direct RL ``Q[s,a] += alpha (r + gamma (1 - terminated) max Q[s'] - Q[s,a])``;
+    (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
+    """
+    _check_transition("step", state, s, a, r, s_next)
+    return _step(state, key, s, a, r, s_next, terminated, config)
+
+
+# -- read-outs ------------------------------------------------------------------------------------
+
+
+def transition_probs(state: DynaQState) -> Probs:
+    """The count model's transition probabilities ``T = T_c / sum_s' T_c`` (rows sum to 1)."""
+    return transition_probs_from_counts(state.t_c)
+
+
+def greedy_policy(state: DynaQState) -> Policy:
+    """``pi(s) = argmax_a Q[s, a]``, ties to the lowest action (deterministic, for evaluation)."""
+    return jnp.argmax(state.q, axis=-1).astype(jnp.int32)
+
+
+def state_values(state: DynaQState) -> Values:
+    """``V(s) = max_a Q[s, a]``."""
+    return jnp.max(state.q, axis=-1)
+
+
+__all__ = [
+    "act",
+    "greedy_policy",
+    "model_update",
+    "state_values",
+    "step",
+    "transition_probs",
+    "update",
+]

@@ -1,0 +1,46 @@
+"""Host-boundary checks.
+
+JAX clamps out-of-range indices silently, which would hide a bug; so every public function that
+takes an index checks it here *when the value is concrete* (an eager call from Python). Under
+``jit``/``vmap`` the values are tracers and the checks are skipped: they cost nothing in the loop.
+"""
+
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar, cast
+
+import jax
+import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def typed_jit(fn: Callable[P, R]) -> Callable[P, R]:
+    """``jax.jit`` that keeps ``fn``'s signature for mypy (jit's own wrapper returns ``Any``)."""
+    return cast(Callable[P, R], jax.jit(fn))
+
+
+def is_concrete(value: object) -> bool:
+    """True unless ``value`` is a JAX tracer (abstract value inside jit/vmap/grad)."""
+    return not isinstance(value, jax.core.Tracer)
+
+
+def check_index(where: str, name: str, value: object, size: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is a scalar integer in ``[0, size)``."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+        raise ValueError(f"{where}: {name} must be a scalar integer index, got {value!r}")
+    v = int(arr)
+    if not 0 <= v < size:
+        raise ValueError(f"{where}: {name}={v} is out of range [0, {size})")
+
+
+def check_finite(where: str, name: str, value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real scalar."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if arr.shape != () or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr):
+        raise ValueError(f"{where}: {name} must be a finite scalar, got {value!r}")

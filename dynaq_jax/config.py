@@ -1,0 +1,162 @@
+"""Hyperparameters of a Dyna-Q agent.
+
+``DynaQConfig`` is a frozen dataclass registered as a JAX pytree. The numeric hyperparameters
+(``learning_rate``, ``discount``, ``epsilon``, ``kappa``) are its *leaves*: they may be Python
+floats or arrays, so a sweep stacks many configs (``DynaQConfig.stack``) and ``vmap``s over
+them. The structural fields (``planning_steps``, ``model``, ``t_c_prior``) are *static*: they
+change shapes or code paths, so a different value compiles a different program.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+ModelKind = Literal["count", "deterministic"]
+MODEL_KINDS: tuple[str, ...] = ("count", "deterministic")
+
+Leaf = float | Float[Array, "..."]
+
+_LEAVES = ("learning_rate", "discount", "epsilon", "kappa")
+_STATIC = ("planning_steps", "model", "t_c_prior")
+
+
+def _is_concrete(value: object) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def _check_leaf(name: str, value: object, lo: float, hi: float, lo_open: bool) -> None:
+    """Raise ``ValueError`` naming ``name`` unless every element lies in the interval."""
+    if not _is_concrete(value):
+        return
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"DynaQConfig.{name} must be a number, got {value!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"DynaQConfig.{name} must be finite, got {value!r}")
+    below = arr <= lo if lo_open else arr < lo
+    if np.any(below) or np.any(arr > hi):
+        left = "(" if lo_open else "["
+        right = "]" if np.isfinite(hi) else ")"
+        raise ValueError(f"DynaQConfig.{name} must lie in {left}{lo}, {hi}{right}, got {value!r}")
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class DynaQConfig:
+    """Dyna-Q hyperparameters (validated on construction).
+
+    Attributes:
+        learning_rate: ``alpha`` in ``Q[s,a] += alpha * (target - Q[s,a])`` and in the reward
+            smoothing ``R[s,a] = (1 - alpha) R[s,a] + alpha r``; in ``(0, 1]``.
+        discount: ``gamma``; in ``[0, 1]``.
+        epsilon: exploration rate of epsilon-greedy acting; in ``[0, 1]``.
+        planning_steps: ``n``, simulated updates per real step (static); an int ``>= 0``.
+        model: ``"count"`` (the lecture notes' ``T_c``/``R``) or ``"deterministic"`` (the
+            notebook's and Sutton & Barto's last-seen ``(s', r)``); static.
+        kappa: Dyna-Q+ exploration bonus ``kappa * sqrt(tau)``; ``0`` is plain Dyna-Q; ``>= 0``.
+        t_c_prior: initial value of every ``T_c`` cell (the notes' "very small number"); ``> 0``.
+    """
+
+    learning_rate: Leaf = 0.1
+    discount: Leaf = 0.95
+    epsilon: Leaf = 0.1
+    planning_steps: int = 50
+    model: ModelKind = "count"
+    kappa: Leaf = 0.0
+    t_c_prior: float = 1e-5
+
+    def __post_init__(self) -> None:
+        _check_leaf("learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
+        _check_leaf("discount", self.discount, 0.0, 1.0, lo_open=False)
+        _check_leaf("epsilon", self.epsilon, 0.0, 1.0, lo_open=False)
+        _check_leaf("kappa", self.kappa, 0.0, float("inf"), lo_open=False)
+        steps = self.planning_steps
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"DynaQConfig.planning_steps must be an int >= 0, got {steps!r}")
+        object.__setattr__(self, "planning_steps", int(steps))
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"DynaQConfig.model must be one of {MODEL_KINDS}, got {self.model!r}")
+        prior = self.t_c_prior
+        if (
+            isinstance(prior, bool)
+            or not isinstance(prior, int | float | np.floating | np.integer)
+            or not np.isfinite(prior)
+            or prior <= 0
+        ):
+            raise ValueError(f"DynaQConfig.t_c_prior must be a finite float > 0, got {prior!r}")
+        object.__setattr__(self, "t_c_prior", float(prior))
+
+    # -- pytree protocol: leaves are the numeric hyperparameters, the rest is static --------------
+    def tree_flatten(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        return tuple(getattr(self, f) for f in _LEAVES), tuple(getattr(self, f) for f in _STATIC)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple[Any, ...], leaves: Sequence[Any]) -> "DynaQConfig":
+        # JAX rebuilds configs with tracers or placeholders as leaves: skip validation here.
+        obj = object.__new__(cls)
+        for name, value in zip(_LEAVES, leaves, strict=True):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(_STATIC, aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    def replace(self, **changes: Any) -> "DynaQConfig":
+        """A copy with ``changes`` applied (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain Python values (arrays become nested lists), for JSON."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = np.asarray(value).tolist() if f.name in _LEAVES else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DynaQConfig":
+        """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown DynaQConfig fields: {unknown}")
+        kwargs: dict[str, Any] = {
+            k: (np.asarray(v, np.float32) if k in _LEAVES and isinstance(v, list) else v)
+            for k, v in data.items()
+        }
+        return cls(**kwargs)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Common shape of the leaves: ``()`` for one config, ``(B,)`` for a stacked sweep."""
+        shapes = {np.shape(getattr(self, f)) for f in _LEAVES}
+        return max(shapes, key=len) if shapes else ()
+
+    @classmethod
+    def stack(cls, configs: Sequence["DynaQConfig"]) -> "DynaQConfig":
+        """Stack configs that share their static fields into one with leaves of shape ``[B]``.
+
+        ``jax.vmap(f, in_axes=(0, ...))(DynaQConfig.stack(cs), ...)`` runs every config at once.
+        """
+        if not configs:
+            raise ValueError("DynaQConfig.stack needs at least one config")
+        first = configs[0]
+        for i, c in enumerate(configs):
+            for name in _STATIC:
+                if getattr(c, name) != getattr(first, name):
+                    raise ValueError(
+                        f"DynaQConfig.stack: config {i} has {name}={getattr(c, name)!r}, "
+                        f"config 0 has {getattr(first, name)!r}; static fields must agree "
+                        "(run one sweep per value)"
+                    )
+        leaves: dict[str, Any] = {
+            name: jnp.asarray([getattr(c, name) for c in configs], dtype=jnp.float32)
+            for name in _LEAVES
+        }
+        static: dict[str, Any] = {name: getattr(first, name) for name in _STATIC}
+        return cls(**leaves, **static)
