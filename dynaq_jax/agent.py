@@ -7,12 +7,13 @@ indices given from Python (see ``checks.py``) and then call a jitted implementat
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Int
 
 from dynaq_jax.checks import check_finite, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.model import smooth_reward, transition_probs_from_counts
-from dynaq_jax.planning import plan
+from dynaq_jax.planning import plan_impl, q_target, td_step
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
 
@@ -25,6 +26,11 @@ def _check_transition(
     check_index(where, "a", a, n_a)
     check_finite(where, "r", r)
     check_index(where, "s_next", s_next, n_s)
+
+
+# Public functions pass ``active`` as an array, never a Python constant: a constant would let XLA
+# fold the ``where`` that keeps products out of fused multiply-adds (see planning.py).
+_TRUE = np.bool_(True)
 
 
 # -- acting ---------------------------------------------------------------------------------------
@@ -65,10 +71,13 @@ def _update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    active: BoolScalar = True,
 ) -> DynaQState:
-    cont = 1.0 - jnp.asarray(terminated, jnp.float32)
-    target = r + config.discount * cont * jnp.max(state.q[s_next])
-    q = state.q.at[s, a].add(config.learning_rate * (target - state.q[s, a]))
+    nonterminal = ~jnp.asarray(terminated, jnp.bool_)
+    target = q_target(
+        jnp.asarray(r, jnp.float32), nonterminal, config.discount, jnp.max(state.q[s_next])
+    )
+    q = state.q.at[s, a].set(td_step(state.q[s, a], target, config.learning_rate, active))
     return state._replace(q=q)
 
 
@@ -88,7 +97,7 @@ def update(
     ``terminated=False``.)
     """
     _check_transition("update", state, s, a, r, s_next)
-    return _update(state, s, a, r, s_next, terminated, config)
+    return _update(state, s, a, r, s_next, terminated, config, _TRUE)
 
 
 # -- model learning -------------------------------------------------------------------------------
@@ -103,19 +112,24 @@ def _model_update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    active: BoolScalar = True,
 ) -> DynaQState:
+    # ``active=False`` makes this a no-op without selecting between whole states (the compiled
+    # loop pads finished seeds this way): every write below is weighted or masked by it.
     n_a = state.q.shape[-1]
+    on = jnp.asarray(active, jnp.bool_)
     s = jnp.asarray(s, jnp.int32)
     a = jnp.asarray(a, jnp.int32)
     s_next = jnp.asarray(s_next, jnp.int32)
     r = jnp.asarray(r, jnp.float32)
-    t_c = state.t_c.at[s, a, s_next].add(1.0)
+    t_c = state.t_c.at[s, a, s_next].add(on.astype(jnp.float32))
     if config.model == "count":
-        r_tab = state.r.at[s, a].set(smooth_reward(state.r[s, a], r, config.learning_rate))
+        r_new = smooth_reward(state.r[s, a], r, config.learning_rate, on)
     else:
-        r_tab = state.r.at[s, a].set(r)
-    next_state = state.next_state.at[s, a].set(s_next)
-    terminal = state.terminal.at[s_next].max(jnp.asarray(terminated, jnp.bool_))
+        r_new = jnp.where(on, r, state.r[s, a])
+    r_tab = state.r.at[s, a].set(r_new)
+    next_state = state.next_state.at[s, a].set(jnp.where(on, s_next, state.next_state[s, a]))
+    terminal = state.terminal.at[s_next].max(jnp.asarray(terminated, jnp.bool_) & on)
 
     # Planning candidates. Dyna-Q (kappa == 0): the pair, when first tried. Dyna-Q+ (kappa > 0):
     # every action of a state when the state is first acted from (Sutton & Barto 8.3: untried
@@ -125,20 +139,24 @@ def _model_update(
     new_state = jnp.all(state.visits[s] == 0)
     flat = s * n_a + a
     cand = jnp.where(plus, s * n_a + jnp.arange(n_a, dtype=jnp.int32), flat)
-    n_new = jnp.where(plus, n_a * new_state, new_pair).astype(jnp.int32)
+    n_new = jnp.where(plus, n_a * new_state, new_pair).astype(jnp.int32) * on
+    # Write only the n_new new entries: ``pairs[n_pairs:]`` stays zero, whatever the history.
+    window = jax.lax.dynamic_slice(state.pairs, (state.n_pairs,), (n_a,))
+    cand = jnp.where(jnp.arange(n_a) < n_new, cand, window)
     pairs = jax.lax.dynamic_update_slice(state.pairs, cand, (state.n_pairs,))
-    stamp_row = jnp.where(plus & new_state, state.step, state.last_visit[s])
-    last_visit = state.last_visit.at[s].set(stamp_row.at[a].set(state.step))
+    old_row = state.last_visit[s]
+    stamp_row = jnp.where(plus & new_state, state.step, old_row).at[a].set(state.step)
+    last_visit = state.last_visit.at[s].set(jnp.where(on, stamp_row, old_row))
     return state._replace(
         t_c=t_c,
         r=r_tab,
         terminal=terminal,
         next_state=next_state,
-        visits=state.visits.at[s, a].add(1),
+        visits=state.visits.at[s, a].add(on.astype(jnp.int32)),
         last_visit=last_visit,
         pairs=pairs,
         n_pairs=state.n_pairs + n_new,
-        step=state.step + 1,
+        step=state.step + on.astype(jnp.int32),
     )
 
 
@@ -159,7 +177,7 @@ def model_update(
     on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.
     """
     _check_transition("model_update", state, s, a, r, s_next)
-    return _model_update(state, s, a, r, s_next, terminated, config)
+    return _model_update(state, s, a, r, s_next, terminated, config, _TRUE)
 
 
 # -- the notebook's step --------------------------------------------------------------------------
@@ -175,10 +193,11 @@ def _step(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    active: BoolScalar = True,
 ) -> DynaQState:
-    state = _update(state, s, a, r, s_next, terminated, config)
-    state = _model_update(state, s, a, r, s_next, terminated, config)
-    return plan(state, key, config)
+    state = _update(state, s, a, r, s_next, terminated, config, active)
+    state = _model_update(state, s, a, r, s_next, terminated, config, active)
+    return plan_impl(state, key, config, active)
 
 
 def step(
@@ -197,7 +216,7 @@ def step(
     (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
     """
     _check_transition("step", state, s, a, r, s_next)
-    return _step(state, key, s, a, r, s_next, terminated, config)
+    return _step(state, key, s, a, r, s_next, terminated, config, _TRUE)
 
 
 # -- read-outs ------------------------------------------------------------------------------------

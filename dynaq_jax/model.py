@@ -6,7 +6,7 @@ Pure array maths with no agent state; ``agent.py`` and ``planning.py`` build on 
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from dynaq_jax.types import Counts, FloatScalar, Probs
+from dynaq_jax.types import BoolScalar, Counts, FloatScalar, Probs
 
 
 def transition_probs_from_counts(t_c: Counts) -> Probs:
@@ -17,9 +17,17 @@ def transition_probs_from_counts(t_c: Counts) -> Probs:
     return t_c / jnp.sum(t_c, axis=-1, keepdims=True)
 
 
-def smooth_reward(r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar) -> Float[Array, ""]:
-    """The lecture notes' reward model update: ``R'[s,a] = (1 - alpha) * R[s,a] + alpha * r``."""
-    return (1.0 - alpha) * jnp.asarray(r_sa) + alpha * jnp.asarray(r)
+def smooth_reward(
+    r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar, active: BoolScalar = True
+) -> Float[Array, ""]:
+    """The lecture notes' reward model update: ``R'[s,a] = (1 - alpha) * R[s,a] + alpha * r``.
+
+    Each product is rounded on its own (no fused multiply-add, whatever the batch shape) by passing
+    through a ``where`` on ``active``; with ``active`` false ``R[s,a]`` comes back unchanged.
+    """
+    r_sa = jnp.asarray(r_sa, jnp.float32)
+    kept = jnp.where(active, (1.0 - alpha) * r_sa, r_sa)
+    return kept + jnp.where(active, alpha * jnp.asarray(r, jnp.float32), 0.0)
 
 
 def sample_from_counts(rows: Float[Array, "N S"], u: Float[Array, " N"]) -> Int[Array, " N"]:

@@ -3,13 +3,18 @@
 The model (``T_c``, ``R``, ``terminal``, the candidate pairs, ``tau``) does not change while one
 planning call runs: only ``Q`` does. So all ``n`` simulated transitions are drawn up front in one
 batched computation, and the sequential scan body is the Q-learning update alone.
+
+Bit-reproducibility: XLA:CPU contracts ``a * b + c`` into a fused multiply-add where it fuses the
+two, and whether it does depends on the batch shape (and never happens eagerly). Every product that
+feeds a sum therefore passes through a ``where`` on a runtime condition, which the compiler cannot
+fuse across: jit, eager and any ``vmap`` batch size give the same bits.
 """
 
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
@@ -19,12 +24,37 @@ from dynaq_jax.types import Key
 
 
 class SimulatedBatch(NamedTuple):
-    """``n`` simulated transitions: flat pair ``s * A + a``, ``s'``, reward, bootstrap weight."""
+    """``n`` simulated transitions: flat pair ``s * A + a``, ``s'``, reward, and whether ``s'`` is
+    non-terminal (the update bootstraps from it)."""
 
     sa: Int[Array, " N"]
     s_next: Int[Array, " N"]
     reward: Float[Array, " N"]
-    cont: Float[Array, " N"]
+    nonterminal: Bool[Array, " N"]
+
+
+def q_target(
+    reward: Float[Array, "*N"],
+    nonterminal: Bool[Array, "*N"],
+    discount: Float[Array, ""] | float,
+    max_q_next: Float[Array, "*N"],
+) -> Float[Array, "*N"]:
+    """The Q-learning target ``r + gamma * (1 - terminated) * max_a' Q[s', a']``.
+
+    Written as ``r + where(nonterminal, gamma * maxQ, 0)``: no bootstrap through a terminal
+    transition, and no fused multiply-add (see the module docstring).
+    """
+    return reward + jnp.where(nonterminal, discount * max_q_next, 0.0)
+
+
+def td_step(
+    q_sa: Float[Array, "*N"],
+    target: Float[Array, "*N"],
+    learning_rate: Float[Array, ""] | float,
+    active: Bool[Array, "*N"] | bool,
+) -> Float[Array, "*N"]:
+    """``Q[s,a] + alpha * (target - Q[s,a])`` where ``active``, else ``Q[s,a]`` unchanged."""
+    return q_sa + jnp.where(active, learning_rate * (target - q_sa), 0.0)
 
 
 def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch:
@@ -34,7 +64,7 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     count model ``s' ~ T[s, a, :]`` by inverse CDF with ``u_2``, deterministic model
     ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(step - last_visit[s, a])`` (Dyna-Q+
     bonus, zero when ``kappa = 0``); an untried action of a visited state (Dyna-Q+ only) leads to
-    ``s' = s`` with ``R = 0``; the bootstrap weight is ``gamma * (1 - terminal[s'])``.
+    ``s' = s`` with ``R = 0``; the update bootstraps from ``s'`` unless ``terminal[s']``.
     """
     n = config.planning_steps
     n_s, n_a = state.q.shape[-2], state.q.shape[-1]
@@ -49,30 +79,47 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     tried = state.visits.reshape(-1)[sa] > 0
     s_next = jnp.where(tried, s_model, s)
     tau = (state.step - state.last_visit.reshape(-1)[sa]).astype(jnp.float32)
-    reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + config.kappa * jnp.sqrt(tau)
-    cont = config.discount * (1.0 - state.terminal[s_next].astype(jnp.float32))
-    return SimulatedBatch(sa=sa, s_next=s_next, reward=reward, cont=cont)
+    bonus = jnp.where(tau > 0, config.kappa * jnp.sqrt(tau), 0.0)
+    reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + bonus
+    return SimulatedBatch(sa=sa, s_next=s_next, reward=reward, nonterminal=~state.terminal[s_next])
 
 
 def q_updates(
-    q: Float[Array, "S A"], batch: SimulatedBatch, learning_rate: Float[Array, ""] | float
+    q: Float[Array, "S A"],
+    batch: SimulatedBatch,
+    learning_rate: Float[Array, ""] | float,
+    discount: Float[Array, ""] | float,
+    active: Bool[Array, ""] | bool = True,
 ) -> Float[Array, "S A"]:
     """Apply the Q-learning updates of ``batch`` in order, one ``lax.scan`` step each.
 
-    ``Q[s_i,a_i] += alpha * (r_i + c_i * max_a' Q[s'_i, a'] - Q[s_i,a_i])`` for ``i = 1..n``.
+    ``Q[s_i,a_i] += alpha * (r_i + gamma * (1 - terminal[s'_i]) * max_a' Q[s'_i, a'] - Q[s_i,a_i])``
+    for ``i = 1..n``; nothing changes where ``active`` is false.
     """
     n_s, n_a = q.shape
 
     def body(q_flat: Float[Array, " SA"], x: SimulatedBatch) -> tuple[Float[Array, " SA"], None]:
         q_next = jax.lax.dynamic_slice(q_flat, (x.s_next * n_a,), (n_a,))
-        td = x.reward + x.cont * jnp.max(q_next) - q_flat[x.sa]
-        return q_flat.at[x.sa].add(learning_rate * td), None
+        target = q_target(x.reward, x.nonterminal, discount, jnp.max(q_next))
+        new = td_step(q_flat[x.sa], target, learning_rate, active)
+        return q_flat.at[x.sa].set(new), None
 
     q_flat, _ = jax.lax.scan(body, q.reshape(n_s * n_a), batch)
     return q_flat.reshape(n_s, n_a)
 
 
 @typed_jit
+def plan_impl(
+    state: DynaQState, key: Key, config: DynaQConfig, active: bool | Bool[Array, ""] = True
+) -> DynaQState:
+    """``plan`` with an ``active`` flag: ``False`` leaves ``state`` unchanged (loop padding)."""
+    if config.planning_steps == 0:
+        return state
+    batch = simulate(state, key, config)
+    on = (state.n_pairs > 0) & active
+    return state._replace(q=q_updates(state.q, batch, config.learning_rate, config.discount, on))
+
+
 def plan(state: DynaQState, key: Key, config: DynaQConfig) -> DynaQState:
     """``planning_steps`` simulated Q-learning updates (Dyna-Q's step (c)), one ``lax.scan``.
 
@@ -80,11 +127,7 @@ def plan(state: DynaQState, key: Key, config: DynaQConfig) -> DynaQState:
     (plus the Dyna-Q+ bonus), then ``Q[s,a] += alpha (r + gamma (1 - terminal[s']) max Q[s'] -
     Q[s,a])``. A no-op before any pair was tried or with ``planning_steps = 0``.
     """
-    if config.planning_steps == 0:
-        return state
-    batch = simulate(state, key, config)
-    alpha = jnp.where(state.n_pairs > 0, config.learning_rate, 0.0)
-    return state._replace(q=q_updates(state.q, batch, alpha))
+    return plan_impl(state, key, config, jnp.asarray(True))
 
 
-__all__ = ["SimulatedBatch", "plan", "q_updates", "simulate"]
+__all__ = ["SimulatedBatch", "plan", "plan_impl", "q_target", "q_updates", "simulate", "td_step"]
