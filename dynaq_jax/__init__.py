@@ -3,6 +3,7 @@
 The public API is re-exported here; see the README for a tour.
 """
 
+from dynaq_jax import envs
 from dynaq_jax.agent import (
     act,
     greedy_policy,
@@ -13,24 +14,72 @@ from dynaq_jax.agent import (
     update,
 )
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.envs import (
+    ChangingMDP,
+    TabularEnv,
+    TabularMDP,
+    blocking_maze,
+    dyna_maze,
+    from_gymnasium,
+    grid_maze,
+    optimal_success_probability,
+    policy_value,
+    render_policy,
+    shortcut_maze,
+    success_probability,
+    value_iteration,
+)
+from dynaq_jax.io import DynaQFileError, Loaded, load, save
 from dynaq_jax.planning import plan
 from dynaq_jax.state import DynaQState, init, memory_bytes, model_size
+from dynaq_jax.train import (
+    EpisodeMetrics,
+    TrainResult,
+    memory_per_seed,
+    train,
+    train_seeds,
+    train_sweep,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChangingMDP",
     "DynaQConfig",
+    "DynaQFileError",
     "DynaQState",
+    "EpisodeMetrics",
+    "Loaded",
+    "TabularEnv",
+    "TabularMDP",
+    "TrainResult",
     "__version__",
     "act",
+    "blocking_maze",
+    "dyna_maze",
+    "envs",
+    "from_gymnasium",
     "greedy_policy",
+    "grid_maze",
     "init",
+    "load",
     "memory_bytes",
+    "memory_per_seed",
     "model_size",
     "model_update",
+    "optimal_success_probability",
     "plan",
+    "policy_value",
+    "render_policy",
+    "save",
+    "shortcut_maze",
     "state_values",
     "step",
+    "success_probability",
+    "train",
+    "train_seeds",
+    "train_sweep",
     "transition_probs",
     "update",
+    "value_iteration",
 ]

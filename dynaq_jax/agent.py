@@ -5,10 +5,12 @@ batching over seeds or hyperparameters is the caller's ``jax.vmap``. Public func
 indices given from Python (see ``checks.py``) and then call a jitted implementation.
 """
 
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Int
+from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.checks import check_finite, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
@@ -30,7 +32,7 @@ def _check_transition(
 
 # Public functions pass ``active`` as an array, never a Python constant: a constant would let XLA
 # fold the ``where`` that keeps products out of fused multiply-adds (see planning.py).
-_TRUE = np.bool_(True)
+_TRUE = cast(Bool[Array, ""], np.bool_(True))
 
 
 # -- acting ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import check_index, is_concrete, typed_jit
+from dynaq_jax.model import sample_from_counts
 from dynaq_jax.types import IntScalar, Key
 
 Outcome = tuple[Int[Array, ""], Float[Array, ""], Bool[Array, ""]]
@@ -191,17 +192,9 @@ def stack_mdps(envs: Sequence[TabularMDP]) -> TabularMDP:
 # -- sampling -------------------------------------------------------------------------------------
 
 
-def inverse_cdf(weights: Float[Array, "... K"], u: Float[Array, "..."]) -> Int[Array, "..."]:
-    """Index ``k`` with probability ``w_k / sum_j w_j`` from one uniform ``u ~ U[0, 1)``.
-
-    ``k = #{j : W_j <= u * W_K}`` with ``W = cumsum(w)``: the first slot whose cumulative weight
-    exceeds ``u`` times the total. A zero-weight slot never has ``W_j > u W_K >= W_{j-1}``, so it is
-    never chosen (scaling by the total also absorbs float rounding of ``sum w``).
-    """
-    cdf = jnp.cumsum(weights, axis=-1)
-    target = u * cdf[..., -1]
-    k = jnp.sum(cdf <= target[..., None], axis=-1, dtype=jnp.int32)
-    return jnp.minimum(k, weights.shape[-1] - 1)
+inverse_cdf = sample_from_counts
+"""Index ``k`` with probability ``w_k / sum_j w_j`` from one uniform ``u ~ U[0, 1)`` (inverse CDF;
+the same routine samples ``s'`` from ``T_c`` rows in planning: ``dynaq_jax.model``)."""
 
 
 @typed_jit

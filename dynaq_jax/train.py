@@ -1,0 +1,584 @@
+"""The whole experiment as one compiled call: ``lax.while_loop``/``lax.scan`` over real steps,
+``vmap`` over seeds and hyperparameters, seeds sharded over devices.
+
+Two modes:
+
+* episode mode (``n_episodes``): run until every seed has finished ``n_episodes`` episodes. A seed
+  that is done idles (its updates are masked, not selected) until the slowest seed finishes.
+* step-budget mode (``n_steps``): exactly ``n_steps`` real steps per seed; the reward of every step
+  is recorded (cumulative-reward curves), and a changing maze switches at a global step.
+
+An episode ends on termination or, when the environment has a time limit, on truncation; truncation
+is not termination (it bootstraps) and never counts as success.
+"""
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+from jaxtyping import Array, Bool, Float, Int
+
+from dynaq_jax.agent import _act, _step
+from dynaq_jax.checks import typed_jit
+from dynaq_jax.config import DynaQConfig
+from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
+from dynaq_jax.envs import reset as env_reset
+from dynaq_jax.envs import step as env_step
+from dynaq_jax.state import DynaQState, init, model_size
+from dynaq_jax.types import Key
+
+Env = TabularMDP | ChangingMDP
+
+
+class EpisodeMetrics(NamedTuple):
+    """Per-episode metrics, shape ``[*B, E]`` (``E`` episodes recorded)."""
+
+    returns: Float[Array, "*B E"]
+    """Undiscounted return ``sum_t r_t`` of the episode."""
+    lengths: Int[Array, "*B E"]
+    """Real steps in the episode (never more than the time limit)."""
+    success: Bool[Array, "*B E"]
+    """The episode terminated (not truncated) on a positive reward."""
+    terminated: Bool[Array, "*B E"]
+    """The episode ended by termination rather than by the time limit."""
+    model_size: Int[Array, "*B E"]
+    """Distinct ``(s, a)`` pairs tried so far, at the end of the episode."""
+
+
+class TrainResult(NamedTuple):
+    """What ``train`` returns: the final agent and its history (batch dims ``*B`` in front)."""
+
+    state: DynaQState
+    episodes: EpisodeMetrics
+    episodes_done: Int[Array, "*B"]
+    """Episodes completed (in step-budget mode it may exceed the recorded ``E``)."""
+    steps_done: Int[Array, "*B"]
+    """Real steps taken."""
+    step_rewards: Float[Array, "*B T"] | None
+    """Step-budget mode: reward of every real step; ``None`` in episode mode."""
+
+
+class _Carry(NamedTuple):
+    agent: DynaQState
+    key: Key
+    s: Int[Array, ""]
+    t_ep: Int[Array, ""]
+    ret: Float[Array, ""]
+    episode: Int[Array, ""]
+    t: Int[Array, ""]
+    metrics: EpisodeMetrics
+
+
+def _base(env: Env) -> TabularMDP:
+    return env.before if isinstance(env, ChangingMDP) else env
+
+
+def _empty_metrics(n: int) -> EpisodeMetrics:
+    return EpisodeMetrics(
+        returns=jnp.zeros((n,), jnp.float32),
+        lengths=jnp.zeros((n,), jnp.int32),
+        success=jnp.zeros((n,), jnp.bool_),
+        terminated=jnp.zeros((n,), jnp.bool_),
+        model_size=jnp.zeros((n,), jnp.int32),
+    )
+
+
+def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _Carry:
+    base = _base(env)
+    key, k_reset = jax.random.split(key)
+    zero = jnp.zeros((), jnp.int32)
+    return _Carry(
+        agent=init(base.n_states, base.n_actions, config),
+        key=key,
+        s=env_reset(base, k_reset),
+        t_ep=zero,
+        ret=jnp.zeros((), jnp.float32),
+        episode=zero,
+        t=zero,
+        metrics=_empty_metrics(capacity),
+    )
+
+
+def _real_step(
+    env: Env, config: DynaQConfig, c: _Carry, time_limit: int | None, n_episodes: int | None
+) -> tuple[_Carry, Float[Array, ""]]:
+    """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
+    base = _base(env)
+    active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
+    key, k_act, k_env, k_plan, k_reset = jax.random.split(c.key, 5)
+    a = _act(c.agent, k_act, c.s, config)
+    if isinstance(env, ChangingMDP):
+        s_next, r, term = step_changing(env, k_env, c.t, c.s, a)
+    else:
+        s_next, r, term = env_step(env, k_env, c.s, a)
+    agent = _step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)
+    t_ep = c.t_ep + 1
+    ret = c.ret + r
+    trunc = jnp.asarray(False) if time_limit is None else (t_ep >= time_limit) & ~term
+    done = (term | trunc) & active
+    idx = jnp.where(done, c.episode, 2**31 - 1)  # out of range: dropped
+
+    def record(arr: Array, value: Array) -> Array:
+        return arr.at[idx].set(value, mode="drop")
+
+    m = c.metrics
+    metrics = EpisodeMetrics(
+        returns=record(m.returns, ret),
+        lengths=record(m.lengths, t_ep),
+        success=record(m.success, term & (r > 0)),
+        terminated=record(m.terminated, term),
+        model_size=record(m.model_size, model_size(agent)),
+    )
+    s_new = jnp.where(done, env_reset(base, k_reset), s_next)
+    carry = _Carry(
+        agent=agent,
+        key=key,
+        s=s_new,
+        t_ep=jnp.where(done, 0, t_ep),
+        ret=jnp.where(done, 0.0, ret),
+        episode=c.episode + done.astype(jnp.int32),
+        t=c.t + active.astype(jnp.int32),
+        metrics=metrics,
+    )
+    return carry, jnp.where(active, r, 0.0)
+
+
+ProgressFn = Callable[[Int[Array, ""], Int[Array, ""]], None]
+
+
+def _run_batch(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    *,
+    n_episodes: int | None,
+    n_steps: int | None,
+    capacity: int,
+    time_limit: int | None,
+    chunk: int,
+    max_total_steps: int,
+    progress: ProgressFn | None,
+) -> TrainResult:
+    """Train a batch of seeds: ``keys`` ``[B]``, config leaves ``[B]``. Traceable.
+
+    The loop over real steps is outside the ``vmap`` over seeds, so progress is reported once per
+    chunk for the whole batch, and a finished seed idles (masked) until the last one is done.
+    A batch of one runs unbatched: XLA compiles a size-1 vmap axis into code whose float results
+    can differ from every other batch size (and from eager), which would break
+    ``train_seeds(keys)[i] == train(keys[i])``.
+    """
+    if keys.shape[0] == 1:
+        one = _run(
+            env,
+            jax.tree.map(lambda x: x[0], configs),
+            keys[0],
+            n_episodes=n_episodes,
+            n_steps=n_steps,
+            capacity=capacity,
+            time_limit=time_limit,
+            chunk=chunk,
+            max_total_steps=max_total_steps,
+            progress=progress,
+            batched=False,
+        )
+        return jax.tree.map(lambda x: x[None], one)  # type: ignore[no-any-return]
+    return _run(
+        env,
+        configs,
+        keys,
+        n_episodes=n_episodes,
+        n_steps=n_steps,
+        capacity=capacity,
+        time_limit=time_limit,
+        chunk=chunk,
+        max_total_steps=max_total_steps,
+        progress=progress,
+        batched=True,
+    )
+
+
+def _run(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    *,
+    n_episodes: int | None,
+    n_steps: int | None,
+    capacity: int,
+    time_limit: int | None,
+    chunk: int,
+    max_total_steps: int,
+    progress: ProgressFn | None,
+    batched: bool,
+) -> TrainResult:
+    """The loop over a batch (``batched``: seed axis first on keys and configs) or one seed."""
+
+    def real_step(c: _Carry, cfg: DynaQConfig) -> tuple[_Carry, Float[Array, ""]]:
+        return _real_step(env, cfg, c, time_limit, n_episodes)
+
+    def start(k: Key) -> _Carry:
+        return _init_carry(env, configs, k, capacity)
+
+    carry = jax.vmap(start)(keys) if batched else start(keys)
+    batched_step = jax.vmap(real_step) if batched else real_step
+
+    def steps(c: _Carry, length: int) -> tuple[_Carry, Float[Array, "K ..."]]:
+        return jax.lax.scan(lambda x, _: batched_step(x, configs), c, None, length=length)
+
+    step_rewards: Float[Array, "*B T"] | None
+    if n_steps is not None:
+        # Step-budget mode: exactly n_steps real steps, in chunks for progress reports.
+        def chunk_body(c: _Carry, _: None) -> tuple[_Carry, Float[Array, "K ..."]]:
+            c, rewards = steps(c, chunk)
+            if progress is not None:
+                progress(jnp.sum(c.t), jnp.sum(c.t))
+            return c, rewards
+
+        n_chunks, rest = divmod(n_steps, chunk)
+        carry, rewards = jax.lax.scan(chunk_body, carry, None, length=n_chunks)
+        parts = [rewards.reshape(n_chunks * chunk, *rewards.shape[2:])]
+        if rest:
+            carry, tail = steps(carry, rest)
+            parts.append(tail)
+            if progress is not None:
+                progress(jnp.sum(carry.t), jnp.sum(carry.t))
+        step_rewards = jnp.moveaxis(jnp.concatenate(parts, axis=0), 0, -1)
+    else:
+        assert n_episodes is not None
+
+        def cond(c: _Carry) -> Bool[Array, ""]:
+            return jnp.any(c.episode < n_episodes) & jnp.all(c.t < max_total_steps)
+
+        def body(c: _Carry) -> _Carry:
+            c, _ = steps(c, chunk)
+            if progress is not None:
+                progress(jnp.sum(jnp.minimum(c.episode, n_episodes)), jnp.sum(c.t))
+            return c
+
+        carry = jax.lax.while_loop(cond, body, carry)
+        step_rewards = None
+    return TrainResult(
+        state=carry.agent,
+        episodes=carry.metrics,
+        episodes_done=carry.episode,
+        steps_done=carry.t,
+        step_rewards=step_rewards,
+    )
+
+
+# -- progress bar ---------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar fed from inside the compiled loop through ``jax.debug.callback``.
+
+    Each device shard reports its own running totals; the bar shows their sum.
+    """
+
+    def __init__(self, total: int | None, unit: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=0.5)
+        self.done: dict[int, int] = {}
+        self.steps: dict[int, int] = {}
+
+    def update(self, shard: Any, done: Any, steps: Any) -> None:
+        i = int(shard)
+        delta = int(done) - self.done.get(i, 0)
+        self.done[i], self.steps[i] = int(done), int(steps)
+        self.bar.set_postfix(real_steps=f"{sum(self.steps.values()):.3g}", refresh=False)
+        self.bar.update(delta)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# -- public API -----------------------------------------------------------------------------------
+
+
+class _Plan(NamedTuple):
+    n_episodes: int | None
+    n_steps: int | None
+    capacity: int
+    time_limit: int | None
+    chunk: int
+
+
+def _resolve(
+    env: Env,
+    n_episodes: int | None,
+    n_steps: int | None,
+    max_episode_steps: int | None,
+    chunk: int | None,
+) -> _Plan:
+    """Validate the run-length arguments."""
+    if not isinstance(env, TabularMDP | ChangingMDP):
+        raise TypeError(
+            "env must be a TabularMDP or ChangingMDP (see dynaq_jax.envs), "
+            f"got {type(env).__name__}"
+        )
+    if n_episodes is None and n_steps is None:
+        raise ValueError("train: give n_episodes (episode mode) or n_steps (step-budget mode)")
+    for name, v in (
+        ("n_episodes", n_episodes),
+        ("n_steps", n_steps),
+        ("max_episode_steps", max_episode_steps),
+        ("chunk", chunk),
+    ):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
+            raise ValueError(f"train: {name} must be a positive int, got {v!r}")
+    time_limit = _base(env).time_limit if max_episode_steps is None else int(max_episode_steps)
+    if chunk is None:
+        chunk = 64 if time_limit is None else min(time_limit, 128)
+        if n_steps is not None:
+            chunk = min(chunk, int(n_steps))
+    if n_steps is not None:
+        capacity = int(n_episodes) if n_episodes is not None else min(int(n_steps), 4096)
+        return _Plan(None, int(n_steps), capacity, time_limit, int(chunk))
+    assert n_episodes is not None
+    return _Plan(int(n_episodes), None, int(n_episodes), time_limit, int(chunk))
+
+
+def _as_keys(keys: Key) -> Key:
+    keys = jnp.asarray(keys)
+    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if (typed and keys.ndim != 1) or (not typed and (keys.ndim != 2 or keys.shape[-1] != 2)):
+        raise ValueError(
+            f"keys must be a batch of PRNG keys (jax.random.split(key, n)), got shape {keys.shape}"
+        )
+    return keys
+
+
+def _compile(
+    env: Env, plan: _Plan, max_total_steps: int, n_dev: int, bar: _Progress | None
+) -> Callable[[DynaQConfig, Key], TrainResult]:
+    """The jitted batch trainer; over several devices the seed axis is split with shard_map."""
+
+    def local(configs: DynaQConfig, keys: Key, shard: Array | int = 0) -> TrainResult:
+        progress: ProgressFn | None = None
+        if bar is not None:
+
+            def progress(done: Int[Array, ""], steps: Int[Array, ""]) -> None:
+                jax.debug.callback(bar.update, shard, done, steps)
+
+        return _run_batch(
+            env,
+            configs,
+            keys,
+            n_episodes=plan.n_episodes,
+            n_steps=plan.n_steps,
+            capacity=plan.capacity,
+            time_limit=plan.time_limit,
+            chunk=plan.chunk,
+            max_total_steps=max_total_steps,
+            progress=progress,
+        )
+
+    if n_dev == 1:
+        return typed_jit(local)
+    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("seeds",))
+    spec = PartitionSpec("seeds")  # type: ignore[no-untyped-call]
+
+    def sharded(configs: DynaQConfig, keys: Key) -> TrainResult:
+        def body(cfg: DynaQConfig, k: Key) -> TrainResult:
+            return local(cfg, k, jax.lax.axis_index("seeds"))
+
+        run = jax.shard_map(body, mesh=mesh, in_specs=(spec, spec), out_specs=spec)
+        out: TrainResult = run(configs, keys)
+        return out
+
+    return typed_jit(sharded)
+
+
+def _train_batch(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    plan: _Plan,
+    *,
+    max_total_steps: int,
+    progress: bool,
+    shard: bool,
+) -> TrainResult:
+    """Train one seed per key, with config leaves of shape ``[B]`` (one config per key)."""
+    n_keys = keys.shape[0]
+    n_dev = min(len(jax.local_devices()), n_keys) if shard else 1
+    padded = -(-n_keys // n_dev) * n_dev
+    if padded != n_keys:  # shard_map needs equal shards: repeat the last seed, trim afterwards
+        keys, configs = jax.tree.map(
+            lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], padded - n_keys, axis=0)]),
+            (keys, configs),
+        )
+    bar = None
+    if progress:
+        per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
+        bar = _Progress(n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step")
+    try:
+        out: TrainResult = _compile(env, plan, max_total_steps, n_dev, bar)(configs, keys)
+        out = jax.block_until_ready(out)  # type: ignore[no-untyped-call]
+    finally:
+        if bar is not None:
+            bar.close()
+    if padded != n_keys:
+        out = jax.tree.map(lambda x: x[:n_keys], out)
+    if plan.n_steps is not None:
+        most = int(jnp.max(out.episodes_done))
+        if most > plan.capacity:
+            warnings.warn(
+                f"train: up to {most} episodes finished but only the first {plan.capacity} are "
+                "recorded in TrainResult.episodes (pass n_episodes to record more); "
+                "step_rewards holds every step",
+                stacklevel=3,
+            )
+    return out
+
+
+def _broadcast_config(config: DynaQConfig, n: int) -> DynaQConfig:
+    out: DynaQConfig = jax.tree.map(
+        lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n,)), config
+    )
+    return out
+
+
+def train(
+    env: Env,
+    config: DynaQConfig,
+    key: Key,
+    n_episodes: int | None = None,
+    n_steps: int | None = None,
+    *,
+    max_episode_steps: int | None = None,
+    max_total_steps: int = 2**31 - 1,
+    chunk: int | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train one agent (one seed) in ``env``; the whole loop is one compiled call.
+
+    Each real step: ``a ~ act`` (epsilon-greedy, random tie-break); ``(s', r, terminated) ~ env``;
+    the Dyna-Q ``step`` (direct update, model update, ``planning_steps`` planned updates); on
+    termination or truncation (``t_ep >= time limit``) the episode's metrics are recorded and the
+    env is reset. Episode mode stops after ``n_episodes`` episodes; step-budget mode after
+    ``n_steps`` steps (recording the first ``n_episodes``, or up to 4096, episodes).
+
+    ``max_episode_steps`` overrides the env's time limit; ``max_total_steps`` caps an episode-mode
+    run whose episodes might never end. ``train_seeds(keys)[i]`` equals ``train(keys[i])``.
+    """
+    out = train_seeds(
+        env,
+        config,
+        jnp.expand_dims(jnp.asarray(key), 0),
+        n_episodes,
+        n_steps,
+        max_episode_steps=max_episode_steps,
+        max_total_steps=max_total_steps,
+        chunk=chunk,
+        progress=progress,
+        shard=False,
+    )
+    return jax.tree.map(lambda x: x[0], out)  # type: ignore[no-any-return]
+
+
+def train_seeds(
+    env: Env,
+    config: DynaQConfig,
+    keys: Key,
+    n_episodes: int | None = None,
+    n_steps: int | None = None,
+    *,
+    max_episode_steps: int | None = None,
+    max_total_steps: int = 2**31 - 1,
+    chunk: int | None = None,
+    progress: bool = False,
+    shard: bool = True,
+) -> TrainResult:
+    """Train one agent per key (``keys`` ``[B]``, from ``jax.random.split``) in one compiled call.
+
+    Result ``i`` equals ``train(env, config, keys[i], ...)`` exactly. With ``shard=True`` and
+    several local devices (GPUs, or CPU devices from
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before JAX starts), the seed axis
+    is split over them; the results are identical to one device.
+    """
+    if config.batch_shape:
+        raise ValueError(
+            f"train_seeds: config leaves have shape {config.batch_shape}; "
+            "use train_sweep for a stacked config"
+        )
+    plan = _resolve(env, n_episodes, n_steps, max_episode_steps, chunk)
+    keys = _as_keys(keys)
+    return _train_batch(
+        env,
+        _broadcast_config(config, keys.shape[0]),
+        keys,
+        plan,
+        max_total_steps=max_total_steps,
+        progress=progress,
+        shard=shard,
+    )
+
+
+def train_sweep(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    n_episodes: int | None = None,
+    n_steps: int | None = None,
+    *,
+    max_episode_steps: int | None = None,
+    max_total_steps: int = 2**31 - 1,
+    chunk: int | None = None,
+    progress: bool = False,
+    shard: bool = True,
+) -> TrainResult:
+    """Every config of a stacked sweep (``DynaQConfig.stack``, leaves ``[C]``) times every key
+    ``[B]`` in one compiled call; results have shape ``[C, B, ...]``.
+
+    Row ``(c, i)`` equals ``train(env, configs[c], keys[i])``. ``planning_steps`` and ``model`` are
+    static: sweep them with one call per value (each compiles once).
+    """
+    if len(configs.batch_shape) != 1:
+        raise ValueError(
+            "train_sweep: configs must be stacked along one axis (DynaQConfig.stack), "
+            f"got leaves of shape {configs.batch_shape}"
+        )
+    plan = _resolve(env, n_episodes, n_steps, max_episode_steps, chunk)
+    keys = _as_keys(keys)
+    n_cfg, n_keys = configs.batch_shape[0], keys.shape[0]
+    flat_cfg = jax.tree.map(
+        lambda x: jnp.repeat(jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n_cfg,)), n_keys),
+        configs,
+    )
+    flat_keys = jnp.concatenate([keys] * n_cfg, axis=0)
+    out = _train_batch(
+        env,
+        flat_cfg,
+        flat_keys,
+        plan,
+        max_total_steps=max_total_steps,
+        progress=progress,
+        shard=shard,
+    )
+    return jax.tree.map(  # type: ignore[no-any-return]
+        lambda x: x.reshape(n_cfg, n_keys, *x.shape[1:]), out
+    )
+
+
+def memory_per_seed(env: Env, config: DynaQConfig) -> int:
+    """Bytes of agent state per seed (``T_c`` dominates: ``4 * S * A * S``)."""
+    base = _base(env)
+    shapes = jax.eval_shape(lambda: init(base.n_states, base.n_actions, config))
+    return int(sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes)))
+
+
+__all__ = [
+    "EpisodeMetrics",
+    "TrainResult",
+    "memory_per_seed",
+    "train",
+    "train_seeds",
+    "train_sweep",
+]
