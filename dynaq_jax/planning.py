@@ -32,8 +32,9 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
 
     ``(s, a) = pairs[floor(u_1 * n_pairs)]`` (uniform over the distinct pairs tried);
     count model ``s' ~ T[s, a, :]`` by inverse CDF with ``u_2``, deterministic model
-    ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(step - last_visit[s, a])`` (Dyna-Q+
-    bonus, zero when ``kappa = 0``); an untried action of a visited state (Dyna-Q+ only) leads to
+    ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(tau)`` (Dyna-Q+ bonus, zero when
+    ``kappa = 0``) with ``tau = step - 1 - last_visit[s, a]`` the real steps since ``(s, a)`` was
+    last tried (0 right after it); an untried action of a visited state (Dyna-Q+ only) leads to
     ``s' = s`` with ``R = 0``; the bootstrap weight is ``gamma * (1 - terminal[s'])``.
     """
     n = config.planning_steps
@@ -48,7 +49,10 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
         s_model = state.next_state.reshape(-1)[sa]
     tried = state.visits.reshape(-1)[sa] > 0
     s_next = jnp.where(tried, s_model, s)
-    tau = (state.step - state.last_visit.reshape(-1)[sa]).astype(jnp.float32)
+    # ``last_visit`` is the index of the real step that last tried the pair and ``step`` counts the
+    # real steps seen, so the steps elapsed since are ``step - 1 - last_visit`` (clipped for the
+    # empty model, where nothing is planned anyway).
+    tau = jnp.maximum(state.step - 1 - state.last_visit.reshape(-1)[sa], 0).astype(jnp.float32)
     reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + config.kappa * jnp.sqrt(tau)
     cont = config.discount * (1.0 - state.terminal[s_next].astype(jnp.float32))
     return SimulatedBatch(sa=sa, s_next=s_next, reward=reward, cont=cont)
