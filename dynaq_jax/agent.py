@@ -5,16 +5,13 @@ batching over seeds or hyperparameters is the caller's ``jax.vmap``. Public func
 indices given from Python (see ``checks.py``) and then call a jitted implementation.
 """
 
-from typing import cast
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.checks import check_finite, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import smooth_reward, transition_probs_from_counts
+from dynaq_jax.model import runtime_zero, smooth_reward, transition_probs_from_counts
 from dynaq_jax.planning import plan_impl, q_target, td_step
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
@@ -28,11 +25,6 @@ def _check_transition(
     check_index(where, "a", a, n_a)
     check_finite(where, "r", r)
     check_index(where, "s_next", s_next, n_s)
-
-
-# Public functions pass ``active`` as an array, never a Python constant: a constant would let XLA
-# fold the ``where`` that keeps products out of fused multiply-adds (see planning.py).
-_TRUE = cast(Bool[Array, ""], np.bool_(True))
 
 
 # -- acting ---------------------------------------------------------------------------------------
@@ -73,13 +65,14 @@ def _update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: BoolScalar = True,
+    active: Bool[Array, ""] | None = None,
 ) -> DynaQState:
+    zero = runtime_zero(state.step)
     nonterminal = ~jnp.asarray(terminated, jnp.bool_)
-    target = q_target(
-        jnp.asarray(r, jnp.float32), nonterminal, config.discount, jnp.max(state.q[s_next])
-    )
-    q = state.q.at[s, a].set(td_step(state.q[s, a], target, config.learning_rate, active))
+    r = jnp.asarray(r, jnp.float32)
+    target = q_target(r, nonterminal, config.discount, jnp.max(state.q[s_next]), zero)
+    q_sa = td_step(state.q[s, a], target, config.learning_rate, active, zero)
+    q = state.q.at[s, a].set(q_sa)
     return state._replace(q=q)
 
 
@@ -99,7 +92,7 @@ def update(
     ``terminated=False``.)
     """
     _check_transition("update", state, s, a, r, s_next)
-    return _update(state, s, a, r, s_next, terminated, config, _TRUE)
+    return _update(state, s, a, r, s_next, terminated, config)
 
 
 # -- model learning -------------------------------------------------------------------------------
@@ -114,19 +107,20 @@ def _model_update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: BoolScalar = True,
+    active: Bool[Array, ""] | None = None,
 ) -> DynaQState:
     # ``active=False`` makes this a no-op without selecting between whole states (the compiled
     # loop pads finished seeds this way): every write below is weighted or masked by it.
     n_a = state.q.shape[-1]
-    on = jnp.asarray(active, jnp.bool_)
+    on = jnp.asarray(True) if active is None else jnp.asarray(active, jnp.bool_)
     s = jnp.asarray(s, jnp.int32)
     a = jnp.asarray(a, jnp.int32)
     s_next = jnp.asarray(s_next, jnp.int32)
     r = jnp.asarray(r, jnp.float32)
     t_c = state.t_c.at[s, a, s_next].add(on.astype(jnp.float32))
     if config.model == "count":
-        r_new = smooth_reward(state.r[s, a], r, config.learning_rate, on)
+        smoothed = smooth_reward(state.r[s, a], r, config.learning_rate, runtime_zero(state.step))
+        r_new = jnp.where(on, smoothed, state.r[s, a])
     else:
         r_new = jnp.where(on, r, state.r[s, a])
     r_tab = state.r.at[s, a].set(r_new)
@@ -179,7 +173,7 @@ def model_update(
     on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.
     """
     _check_transition("model_update", state, s, a, r, s_next)
-    return _model_update(state, s, a, r, s_next, terminated, config, _TRUE)
+    return _model_update(state, s, a, r, s_next, terminated, config)
 
 
 # -- the notebook's step --------------------------------------------------------------------------
@@ -195,7 +189,7 @@ def _step(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: BoolScalar = True,
+    active: Bool[Array, ""] | None = None,
 ) -> DynaQState:
     state = _update(state, s, a, r, s_next, terminated, config, active)
     state = _model_update(state, s, a, r, s_next, terminated, config, active)
@@ -218,7 +212,7 @@ def step(
     (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
     """
     _check_transition("step", state, s, a, r, s_next)
-    return _step(state, key, s, a, r, s_next, terminated, config, _TRUE)
+    return _step(state, key, s, a, r, s_next, terminated, config)
 
 
 # -- read-outs ------------------------------------------------------------------------------------

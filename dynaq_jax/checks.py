@@ -30,7 +30,8 @@ def check_index(where: str, name: str, value: object, size: int) -> None:
     if not is_concrete(value):
         return
     arr = np.asarray(value)
-    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+    # Not bool: JAX reads a boolean index as a mask, which fails inside jit.
+    if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{where}: {name} must be a scalar integer index, got {value!r}")
     v = int(arr)
     if not 0 <= v < size:

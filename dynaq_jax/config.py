@@ -33,10 +33,15 @@ def _check_leaf(name: str, value: object, lo: float, hi: float, lo_open: bool) -
     """Raise ``ValueError`` naming ``name`` unless every element lies in the interval."""
     if not _is_concrete(value):
         return
+    # Only real numbers: ``np.asarray("0.5", float)`` would parse a string (which then fails
+    # inside jit) and would turn ``True`` into 1.0.
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
     except (TypeError, ValueError):
-        raise ValueError(f"DynaQConfig.{name} must be a number, got {value!r}") from None
+        arr = np.asarray(None)
+    if isinstance(value, bool) or arr.dtype.kind not in "iuf":
+        raise ValueError(f"DynaQConfig.{name} must be a number, got {value!r}")
+    arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"DynaQConfig.{name} must be finite, got {value!r}")
     below = arr <= lo if lo_open else arr < lo

@@ -3,10 +3,11 @@
 Pure array maths with no agent state; ``agent.py`` and ``planning.py`` build on it.
 """
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from dynaq_jax.types import BoolScalar, Counts, FloatScalar, Probs
+from dynaq_jax.types import Counts, FloatScalar, Probs
 
 
 def transition_probs_from_counts(t_c: Counts) -> Probs:
@@ -17,17 +18,33 @@ def transition_probs_from_counts(t_c: Counts) -> Probs:
     return t_c / jnp.sum(t_c, axis=-1, keepdims=True)
 
 
+def runtime_zero(step: Int[Array, "*B"]) -> Int[Array, "*B"]:
+    """``step >> 31``: zero for any step count, but a value the compiler cannot know."""
+    return jnp.right_shift(jnp.asarray(step, jnp.int32), 31)
+
+
+def rounded(x: Float[Array, "*B"], zero: Int[Array, "*B"]) -> Float[Array, "*B"]:
+    """``x`` itself, as a float32 the compiler cannot fuse into a following add.
+
+    Bit-reproducibility: XLA:CPU contracts ``a * b + c`` into one fused multiply-add (rounded once)
+    where it fuses the two, and whether it does depends on the batch shape, the enclosing ``jit``
+    and loop unswitching; eager execution never does. XOR-ing the product's bits with a runtime
+    zero (``runtime_zero``) hides it from that rewrite, so jit, eager and every ``vmap`` batch size
+    compute ``round(round(a * b) + c)`` alike. Every product that feeds a sum goes through here.
+    """
+    bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.int32)
+    return jax.lax.bitcast_convert_type(bits ^ zero, jnp.float32)
+
+
 def smooth_reward(
-    r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar, active: BoolScalar = True
+    r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar, zero: Int[Array, ""]
 ) -> Float[Array, ""]:
     """The lecture notes' reward model update: ``R'[s,a] = (1 - alpha) * R[s,a] + alpha * r``.
 
-    Each product is rounded on its own (no fused multiply-add, whatever the batch shape) by passing
-    through a ``where`` on ``active``; with ``active`` false ``R[s,a]`` comes back unchanged.
+    Each product is rounded on its own (see ``rounded``; ``zero`` is ``runtime_zero(step)``).
     """
-    r_sa = jnp.asarray(r_sa, jnp.float32)
-    kept = jnp.where(active, (1.0 - alpha) * r_sa, r_sa)
-    return kept + jnp.where(active, alpha * jnp.asarray(r, jnp.float32), 0.0)
+    kept = rounded((1.0 - alpha) * jnp.asarray(r_sa, jnp.float32), zero)
+    return kept + rounded(alpha * jnp.asarray(r, jnp.float32), zero)
 
 
 def sample_from_counts(rows: Float[Array, "N S"], u: Float[Array, " N"]) -> Int[Array, " N"]:
@@ -43,4 +60,10 @@ def sample_from_counts(rows: Float[Array, "N S"], u: Float[Array, " N"]) -> Int[
     return jnp.minimum(idx, rows.shape[-1] - 1)
 
 
-__all__ = ["sample_from_counts", "smooth_reward", "transition_probs_from_counts"]
+__all__ = [
+    "rounded",
+    "runtime_zero",
+    "sample_from_counts",
+    "smooth_reward",
+    "transition_probs_from_counts",
+]

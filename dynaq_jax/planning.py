@@ -4,10 +4,8 @@ The model (``T_c``, ``R``, ``terminal``, the candidate pairs, ``tau``) does not 
 planning call runs: only ``Q`` does. So all ``n`` simulated transitions are drawn up front in one
 batched computation, and the sequential scan body is the Q-learning update alone.
 
-Bit-reproducibility: XLA:CPU contracts ``a * b + c`` into a fused multiply-add where it fuses the
-two, and whether it does depends on the batch shape (and never happens eagerly). Every product that
-feeds a sum therefore passes through a ``where`` on a runtime condition, which the compiler cannot
-fuse across: jit, eager and any ``vmap`` batch size give the same bits.
+Bit-reproducibility: every product that feeds a sum passes through ``model.rounded`` so that no
+fused multiply-add changes the last bit: jit, eager and any ``vmap`` batch size give the same bits.
 """
 
 from typing import NamedTuple
@@ -18,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import sample_from_counts
+from dynaq_jax.model import rounded, runtime_zero, sample_from_counts
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import Key
 
@@ -38,23 +36,31 @@ def q_target(
     nonterminal: Bool[Array, "*N"],
     discount: Float[Array, ""] | float,
     max_q_next: Float[Array, "*N"],
+    zero: Int[Array, ""],
 ) -> Float[Array, "*N"]:
     """The Q-learning target ``r + gamma * (1 - terminated) * max_a' Q[s', a']``.
 
     Written as ``r + where(nonterminal, gamma * maxQ, 0)``: no bootstrap through a terminal
-    transition, and no fused multiply-add (see the module docstring).
+    transition; ``zero = runtime_zero(step)`` keeps the product out of a fused multiply-add.
     """
-    return reward + jnp.where(nonterminal, discount * max_q_next, 0.0)
+    return reward + jnp.where(nonterminal, rounded(discount * max_q_next, zero), 0.0)
 
 
 def td_step(
     q_sa: Float[Array, "*N"],
     target: Float[Array, "*N"],
     learning_rate: Float[Array, ""] | float,
-    active: Bool[Array, "*N"] | bool,
+    active: Bool[Array, "*N"] | None,
+    zero: Int[Array, ""],
 ) -> Float[Array, "*N"]:
-    """``Q[s,a] + alpha * (target - Q[s,a])`` where ``active``, else ``Q[s,a]`` unchanged."""
-    return q_sa + jnp.where(active, learning_rate * (target - q_sa), 0.0)
+    """``Q[s,a] + alpha * (target - Q[s,a])``; unchanged where ``active`` is false.
+
+    ``active=None``: always active (no masking code at all).
+    """
+    increment = rounded(learning_rate * (target - q_sa), zero)
+    if active is not None:
+        increment = jnp.where(active, increment, 0.0)
+    return q_sa + increment
 
 
 def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch:
@@ -62,8 +68,9 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
 
     ``(s, a) = pairs[floor(u_1 * n_pairs)]`` (uniform over the distinct pairs tried);
     count model ``s' ~ T[s, a, :]`` by inverse CDF with ``u_2``, deterministic model
-    ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(step - last_visit[s, a])`` (Dyna-Q+
-    bonus, zero when ``kappa = 0``); an untried action of a visited state (Dyna-Q+ only) leads to
+    ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(tau)`` (Dyna-Q+ bonus, zero when
+    ``kappa = 0``) with ``tau = step - 1 - last_visit[s, a]`` the real steps since ``(s, a)`` was
+    last tried (0 right after it); an untried action of a visited state (Dyna-Q+ only) leads to
     ``s' = s`` with ``R = 0``; the update bootstraps from ``s'`` unless ``terminal[s']``.
     """
     n = config.planning_steps
@@ -78,8 +85,11 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
         s_model = state.next_state.reshape(-1)[sa]
     tried = state.visits.reshape(-1)[sa] > 0
     s_next = jnp.where(tried, s_model, s)
-    tau = (state.step - state.last_visit.reshape(-1)[sa]).astype(jnp.float32)
-    bonus = jnp.where(tau > 0, config.kappa * jnp.sqrt(tau), 0.0)
+    # ``last_visit`` is the index of the real step that last tried the pair and ``step`` counts the
+    # real steps seen, so the steps elapsed since are ``step - 1 - last_visit`` (clipped for the
+    # empty model, where nothing is planned anyway).
+    tau = jnp.maximum(state.step - 1 - state.last_visit.reshape(-1)[sa], 0).astype(jnp.float32)
+    bonus = jnp.where(tau > 0, rounded(config.kappa * jnp.sqrt(tau), runtime_zero(state.step)), 0.0)
     reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + bonus
     return SimulatedBatch(sa=sa, s_next=s_next, reward=reward, nonterminal=~state.terminal[s_next])
 
@@ -89,19 +99,21 @@ def q_updates(
     batch: SimulatedBatch,
     learning_rate: Float[Array, ""] | float,
     discount: Float[Array, ""] | float,
-    active: Bool[Array, ""] | bool = True,
+    active: Bool[Array, ""] | None,
+    zero: Int[Array, ""],
 ) -> Float[Array, "S A"]:
     """Apply the Q-learning updates of ``batch`` in order, one ``lax.scan`` step each.
 
     ``Q[s_i,a_i] += alpha * (r_i + gamma * (1 - terminal[s'_i]) * max_a' Q[s'_i, a'] - Q[s_i,a_i])``
-    for ``i = 1..n``; nothing changes where ``active`` is false.
+    for ``i = 1..n``; nothing changes where ``active`` is false. ``zero`` is
+    ``runtime_zero(step)`` (see ``model.rounded``).
     """
     n_s, n_a = q.shape
 
     def body(q_flat: Float[Array, " SA"], x: SimulatedBatch) -> tuple[Float[Array, " SA"], None]:
         q_next = jax.lax.dynamic_slice(q_flat, (x.s_next * n_a,), (n_a,))
-        target = q_target(x.reward, x.nonterminal, discount, jnp.max(q_next))
-        new = td_step(q_flat[x.sa], target, learning_rate, active)
+        target = q_target(x.reward, x.nonterminal, discount, jnp.max(q_next), zero)
+        new = td_step(q_flat[x.sa], target, learning_rate, active, zero)
         return q_flat.at[x.sa].set(new), None
 
     q_flat, _ = jax.lax.scan(body, q.reshape(n_s * n_a), batch)
@@ -110,14 +122,16 @@ def q_updates(
 
 @typed_jit
 def plan_impl(
-    state: DynaQState, key: Key, config: DynaQConfig, active: bool | Bool[Array, ""] = True
+    state: DynaQState, key: Key, config: DynaQConfig, active: Bool[Array, ""] | None = None
 ) -> DynaQState:
     """``plan`` with an ``active`` flag: ``False`` leaves ``state`` unchanged (loop padding)."""
     if config.planning_steps == 0:
         return state
     batch = simulate(state, key, config)
-    on = (state.n_pairs > 0) & active
-    return state._replace(q=q_updates(state.q, batch, config.learning_rate, config.discount, on))
+    on = state.n_pairs > 0 if active is None else (state.n_pairs > 0) & active
+    zero = runtime_zero(state.step)
+    q = q_updates(state.q, batch, config.learning_rate, config.discount, on, zero)
+    return state._replace(q=q)
 
 
 def plan(state: DynaQState, key: Key, config: DynaQConfig) -> DynaQState:
@@ -127,7 +141,15 @@ def plan(state: DynaQState, key: Key, config: DynaQConfig) -> DynaQState:
     (plus the Dyna-Q+ bonus), then ``Q[s,a] += alpha (r + gamma (1 - terminal[s']) max Q[s'] -
     Q[s,a])``. A no-op before any pair was tried or with ``planning_steps = 0``.
     """
-    return plan_impl(state, key, config, jnp.asarray(True))
+    return plan_impl(state, key, config)
 
 
-__all__ = ["SimulatedBatch", "plan", "plan_impl", "q_target", "q_updates", "simulate", "td_step"]
+__all__ = [
+    "SimulatedBatch",
+    "plan",
+    "plan_impl",
+    "q_target",
+    "q_updates",
+    "simulate",
+    "td_step",
+]

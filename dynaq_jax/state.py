@@ -25,8 +25,8 @@ class DynaQState(NamedTuple):
             reached, which holds for every gymnasium toy-text env and the Sutton & Barto mazes).
         next_state: deterministic model: the last ``s'`` seen after ``(s, a)``.
         visits: real visits of ``(s, a)``.
-        last_visit: the real step at which ``(s, a)`` was last tried (Dyna-Q+'s ``tau`` is
-            ``step - last_visit``).
+        last_visit: the real step at which ``(s, a)`` was last tried (Dyna-Q+'s ``tau``, the
+            steps since, is ``step - 1 - last_visit``: 0 right after the pair is tried).
         pairs: flat indices ``s * A + a`` of the pairs planning may choose, in order of first visit;
             only ``pairs[:n_pairs]`` is meaningful. Length ``S * A + A`` (padding for Dyna-Q+, which
             adds all ``A`` actions of a newly visited state at once).
