@@ -47,23 +47,66 @@ def smooth_reward(
     return kept + rounded(alpha * jnp.asarray(r, jnp.float32), zero)
 
 
-def sample_from_counts(rows: Float[Array, "N S"], u: Float[Array, " N"]) -> Int[Array, " N"]:
+_SEQUENTIAL_PREFIX_MAX = 32
+
+
+def prefix_sum(x: Float[Array, "... K"]) -> Float[Array, "... K"]:
+    """``cumsum(x, axis=-1)``, fast and bit-deterministic on every backend and batch shape.
+
+    XLA:CPU lowers ``jnp.cumsum`` to a reduce-window that does ``O(K^2)`` work: with ``K = S``
+    in planning it dominated the whole training loop. Short rows use ``K - 1`` sequential adds;
+    long rows a log-depth ``associative_scan``. Both are elementwise adds whose order depends
+    only on ``K``, so results do not depend on the batch shape (unlike a matmul formulation).
+    """
+    k = x.shape[-1]
+    if k > _SEQUENTIAL_PREFIX_MAX:
+        scanned: Float[Array, "... K"] = jax.lax.associative_scan(jnp.add, x, axis=-1)
+        return scanned
+    parts = [x[..., 0]]
+    for j in range(1, k):
+        parts.append(parts[-1] + x[..., j])
+    return jnp.stack(parts, axis=-1)
+
+
+def sample_from_counts(rows: Float[Array, "... K"], u: Float[Array, "..."]) -> Int[Array, "..."]:
     """Sample ``s' ~ rows[i] / sum(rows[i])`` for each row by inverse CDF.
 
     ``s'_i = #{j : cumsum(rows[i])[j] <= u_i * sum(rows[i])}`` with ``u_i ~ U[0, 1)``: the smallest
     ``j`` whose cumulative count exceeds ``u_i`` times the row total. Zero-count entries are never
     chosen. One uniform per row replaces a categorical draw with its own key: this is the hot path.
     """
-    cdf = jnp.cumsum(rows, axis=-1)
+    cdf = prefix_sum(rows)
     target = u * cdf[..., -1]
     idx = jnp.sum(cdf <= target[..., None], axis=-1, dtype=jnp.int32)
     return jnp.minimum(idx, rows.shape[-1] - 1)
 
 
+def sample_from_prior_counts(
+    rows: Float[Array, "N S"], u: Float[Array, " N"], prior: float
+) -> Int[Array, " N"]:
+    """``sample_from_counts`` for rows ``T_c = prior + c`` with integer counts ``c``: the planner's
+    ``s' ~ T[s, a, :] = T_c[s, a, :] / sum T_c[s, a, :]``.
+
+    The cumulative counts ``C_j = sum_{i<=j} c_i`` are integers, so a float32 matmul with a
+    triangular matrix of ones computes them exactly in any summation order (fast, and the same
+    bits for every batch shape); then ``cdf_j = C_j + prior * (j + 1)`` elementwise.
+    """
+    n_s = rows.shape[-1]
+    counts = jnp.round(rows - prior)
+    upper = jnp.triu(jnp.ones((n_s, n_s), jnp.float32))
+    cum = jnp.matmul(counts, upper, precision=jax.lax.Precision.HIGHEST)
+    cdf = cum + prior * jnp.arange(1, n_s + 1, dtype=jnp.float32)
+    target = u * cdf[..., -1]
+    idx = jnp.sum(cdf <= target[..., None], axis=-1, dtype=jnp.int32)
+    return jnp.minimum(idx, n_s - 1)
+
+
 __all__ = [
+    "prefix_sum",
     "rounded",
     "runtime_zero",
     "sample_from_counts",
+    "sample_from_prior_counts",
     "smooth_reward",
     "transition_probs_from_counts",
 ]
