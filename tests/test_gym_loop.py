@@ -38,7 +38,8 @@ def assert_results_equal(x: TrainResult, y: TrainResult) -> None:
 
 
 def row(result: TrainResult, i: int) -> TrainResult:
-    out: TrainResult = jax.tree.map(lambda x: x[i], result)
+    """Sub-env ``i`` of a batched result, as NumPy arrays (cheap to slice many times)."""
+    out: TrainResult = jax.tree.map(lambda x: np.asarray(x)[i], result)
     return out
 
 
