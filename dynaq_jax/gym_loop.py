@@ -1,0 +1,627 @@
+"""The host loop: Dyna-Q on any gymnasium env with Discrete spaces, one device call per real step.
+
+The compiled loop (``train.py``) needs the env's tables (``TabularMDP``); this loop needs only
+``reset``/``step``, so it runs envs without ``P``: the costly-world case, where every real step is
+expensive and planning from the learned model is the point. Python steps the env; the agent lives
+on the device, and each real step makes exactly one jitted call that fuses
+
+    Dyna-Q ``step`` on the previous transition ``(s, a, r, s', terminated)``
+    + epsilon-greedy ``act`` for the next state,
+
+so the only value that crosses back to the host is the action. The agent state and its PRNG key
+stay on the device between calls; every argument is a fixed-dtype NumPy scalar (or ``[N]`` array
+for a vector env), so the call compiles once per env shape and config structure.
+
+Episode bookkeeping follows ``train.py``: terminated and truncated are kept apart (a truncated
+transition bootstraps: the agent is given ``terminated=False``), success is termination on a
+positive reward, and the metrics come back as the same ``TrainResult`` / ``EpisodeMetrics``.
+"""
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeAlias, cast
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.wrappers import TimeLimit
+from jaxtyping import Array, Bool, Float, Int
+
+from dynaq_jax.agent import _act, _step
+from dynaq_jax.config import DynaQConfig
+from dynaq_jax.state import DynaQState, init
+from dynaq_jax.train import EpisodeMetrics, TrainResult
+from dynaq_jax.types import Key
+
+# -- the fused device call ------------------------------------------------------------------------
+
+
+def _agent_call_impl(
+    state: DynaQState,
+    key: Key,
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    r: Float[Array, ""],
+    s_next: Int[Array, ""],
+    terminated: Bool[Array, ""],
+    learn: Bool[Array, ""],
+    s_act: Int[Array, ""],
+    advance: Bool[Array, ""],
+    config: DynaQConfig,
+) -> tuple[DynaQState, Key, Int[Array, ""]]:
+    """Dyna-Q ``step`` on ``(s, a, r, s', terminated)`` (a no-op unless ``learn``), then
+    ``a' = act(state', s_act)``.
+
+    Keys: ``key -> (key', k_plan, k_act)``; the returned key is ``key'`` if ``advance``, else
+    ``key`` itself, so that the next call draws the same ``k_act`` again. A vector env in
+    ``NEXT_STEP`` autoreset mode uses that: the action drawn at an episode's last step is ignored
+    by the env, and the next call (on the reset observation) must act with the key a single env
+    would have used, which keeps sub-env ``i`` identical to ``train(env, seed + i)``.
+    """
+    key_next, k_plan, k_act = jax.random.split(key, 3)
+    state = _step(state, k_plan, s, a, r, s_next, terminated, config, learn)
+    action = _act(state, k_act, s_act, config)
+    return state, jnp.where(advance, key_next, key), action
+
+
+HostArray: TypeAlias = np.ndarray | np.generic
+"""A fixed-dtype NumPy scalar or ``[N]`` array, as the host passes it to the device call."""
+
+_AgentCall: TypeAlias = Callable[
+    [
+        DynaQState,
+        Key,
+        HostArray,  # s
+        HostArray,  # a
+        HostArray,  # r
+        HostArray,  # s'
+        HostArray,  # terminated
+        HostArray,  # learn
+        HostArray,  # s_act
+        HostArray,  # advance
+        DynaQConfig,
+    ],
+    tuple[DynaQState, Key, Int[Array, "*N"]],
+]
+
+_agent_call = cast(_AgentCall, jax.jit(_agent_call_impl))
+"""One agent: the jitted ``_agent_call_impl`` (compiles once per state shape and config)."""
+
+_agent_call_vmapped = cast(
+    _AgentCall, jax.jit(jax.vmap(_agent_call_impl, in_axes=(*(0,) * 10, None)))
+)
+"""``N`` agents, one per sub-env: every argument but ``config`` has a leading axis ``N``."""
+
+
+def _device_config(config: DynaQConfig) -> DynaQConfig:
+    """The config with its leaves as float32 device scalars (converted once, not per call)."""
+    if not isinstance(config, DynaQConfig):
+        raise TypeError(f"gym_loop: config must be a DynaQConfig, got {type(config).__name__}")
+    if config.batch_shape:
+        raise ValueError(
+            f"gym_loop: config leaves have shape {config.batch_shape}; the host loop trains one "
+            "config (run one call per config)"
+        )
+    out: DynaQConfig = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config)
+    return out
+
+
+# -- host-side checks -----------------------------------------------------------------------------
+
+
+def _check_count(where: str, name: str, value: object, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_seed(where: str, seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{where}: seed must be an int >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _label(env: Any) -> str:
+    spec = getattr(env, "spec", None)
+    if spec is not None and getattr(spec, "id", None):
+        return str(spec.id)
+    return type(getattr(env, "unwrapped", env)).__name__
+
+
+class _Spaces(NamedTuple):
+    n_states: int
+    n_actions: int
+    obs_start: int
+    act_start: int
+
+
+def _discrete_spaces(where: str, label: str, obs_space: Any, act_space: Any) -> _Spaces:
+    """``(S, A)`` and the spaces' offsets; ``ValueError`` naming the env for any other space."""
+    for which, space in (("observation", obs_space), ("action", act_space)):
+        if not isinstance(space, spaces.Discrete):
+            raise ValueError(
+                f"{where}: {label} has a {type(space).__name__} {which} space ({space}); tabular "
+                "Dyna-Q needs Discrete observation and action spaces"
+            )
+    return _Spaces(int(obs_space.n), int(act_space.n), int(obs_space.start), int(act_space.start))
+
+
+def _state_index(where: str, label: str, obs: Any, sp: _Spaces) -> int:
+    """``obs - start`` as an int in ``[0, S)`` (JAX would clamp an out-of-range index silently)."""
+    s = int(obs) - sp.obs_start
+    if not 0 <= s < sp.n_states:
+        raise ValueError(f"{where}: {label} returned observation {obs!r}, outside its space")
+    return s
+
+
+def _state_indices(where: str, label: str, obs: Any, sp: _Spaces) -> np.ndarray:
+    s = np.asarray(obs).astype(np.int64) - sp.obs_start
+    if s.ndim != 1 or np.any(s < 0) or np.any(s >= sp.n_states):
+        raise ValueError(f"{where}: {label} returned observations {obs!r}, outside its space")
+    return s.astype(np.int32)
+
+
+def _env_time_limit(env: Any) -> int | None:
+    """The limit of the outermost ``TimeLimit`` wrapper, else the spec's ``max_episode_steps``."""
+    e = env
+    while isinstance(e, gym.Wrapper):
+        if isinstance(e, TimeLimit):
+            return int(e._max_episode_steps)
+        e = e.env
+    spec = getattr(env, "spec", None)
+    limit = getattr(spec, "max_episode_steps", None) if spec is not None else None
+    return None if limit is None else int(limit)
+
+
+def _warn_if_env_truncates_first(where: str, label: str, env_limit: int | None, limit: int) -> None:
+    if env_limit is not None and env_limit < limit:
+        warnings.warn(
+            f"{where}: {label} has its own time limit {env_limit} < max_episode_steps={limit}; "
+            "episodes end at the env's limit (make the env with the larger limit instead)",
+            stacklevel=3,
+        )
+
+
+# -- host-side metrics ----------------------------------------------------------------------------
+
+
+class _Metrics:
+    """NumPy buffers for ``EpisodeMetrics`` of ``N`` agents and ``E`` episodes."""
+
+    def __init__(self, n: int, n_episodes: int) -> None:
+        self.returns = np.zeros((n, n_episodes), np.float32)
+        self.lengths = np.zeros((n, n_episodes), np.int32)
+        self.success = np.zeros((n, n_episodes), np.bool_)
+        self.terminated = np.zeros((n, n_episodes), np.bool_)
+        self.model_size = np.zeros((n, n_episodes), np.int32)
+
+    def record(
+        self, i: int, episode: int, ret: float, length: int, term: bool, r: float, size: int
+    ) -> None:
+        self.returns[i, episode] = ret
+        self.lengths[i, episode] = length
+        self.success[i, episode] = term and r > 0
+        self.terminated[i, episode] = term
+        self.model_size[i, episode] = size
+
+    def to_jax(self) -> EpisodeMetrics:
+        return EpisodeMetrics(
+            returns=jnp.asarray(self.returns),
+            lengths=jnp.asarray(self.lengths),
+            success=jnp.asarray(self.success),
+            terminated=jnp.asarray(self.terminated),
+            model_size=jnp.asarray(self.model_size),
+        )
+
+
+def _progress_bar(progress: bool, total: int) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="episode", dynamic_ncols=True, mininterval=0.5)
+
+
+def _warn_step_cap(where: str, max_total_steps: int, done: int, n_episodes: int) -> None:
+    warnings.warn(
+        f"{where}: stopped at max_total_steps={max_total_steps} after {done} of {n_episodes} "
+        "episodes; the unfinished episodes' metrics are zero",
+        stacklevel=3,
+    )
+
+
+# -- one env --------------------------------------------------------------------------------------
+
+
+def _make_env(where: str, env: Any, max_episode_steps: int | None) -> tuple[Any, bool]:
+    """``(env, owned)``: an id is made with ``gym.make`` (with the time-limit override)."""
+    if isinstance(env, str):
+        return gym.make(env, max_episode_steps=max_episode_steps), True
+    if not isinstance(env, gym.Env):
+        raise TypeError(
+            f"{where}: env must be a gymnasium env, a gymnasium id or a "
+            f"gymnasium.vector.VectorEnv, got {type(env).__name__}"
+        )
+    return env, False
+
+
+def train(
+    env: str | gym.Env[Any, Any] | VectorEnv[Any, Any, Any],
+    config: DynaQConfig,
+    n_episodes: int,
+    seed: int,
+    *,
+    max_episode_steps: int | None = None,
+    max_total_steps: int | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train one Dyna-Q agent in a real gymnasium env for ``n_episodes`` episodes (host loop).
+
+    Per real step: ``(s', r, terminated, truncated) = env.step(a)``, then one device call:
+    ``state = step(state, (s, a, r, s', terminated))`` (direct update, model update,
+    ``planning_steps`` planned updates) and ``a' = act(state, s_next_act)``, where ``s_next_act``
+    is ``s'``, or the reset observation when the episode ended. A truncation (the env's
+    ``TimeLimit`` or ``max_episode_steps``) is passed as ``terminated=False``: it bootstraps.
+
+    Args:
+        env: a gymnasium env with Discrete observation and action spaces (``P`` not needed), or
+            its id (made with ``gymnasium.make`` and closed afterwards). A
+            ``gymnasium.vector.VectorEnv`` is handed to ``train_vector`` (results ``[N, E]``).
+        config: the agent's hyperparameters (one config, not a stacked sweep).
+        n_episodes: episodes to run.
+        seed: ``env.reset(seed=seed)`` for the first episode; the agent's key is
+            ``jax.random.key(seed)``. Same seed, same result.
+        max_episode_steps: time limit overriding the env's (``TimeLimit`` wrapper or spec); an
+            id is made with it, an env instance is truncated by this loop.
+        max_total_steps: stop after this many real steps even if episodes remain (with a
+            warning; unfinished episodes are recorded as zeros). ``None``: no cap.
+        progress: show a tqdm bar over episodes.
+
+    Returns:
+        ``TrainResult`` like ``dynaq_jax.train.train``: the final agent, ``EpisodeMetrics`` of
+        shape ``[E]``, ``episodes_done``, ``steps_done`` (real steps) and ``step_rewards=None``.
+
+    Raises:
+        ValueError: non-Discrete spaces (naming the env and the space), a non-positive
+            ``n_episodes``/``max_episode_steps``/``max_total_steps``, a negative seed.
+    """
+    if isinstance(env, VectorEnv):
+        return train_vector(
+            env,
+            config,
+            n_episodes,
+            seed,
+            max_episode_steps=max_episode_steps,
+            max_total_steps=max_total_steps,
+            progress=progress,
+        )
+    where = "gym_loop.train"
+    n_ep = _check_count(where, "n_episodes", n_episodes)
+    assert n_ep is not None
+    limit = _check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
+    cap = _check_count(where, "max_total_steps", max_total_steps, allow_none=True)
+    seed = _check_seed(where, seed)
+    cfg = _device_config(config)
+    gym_env, owned = _make_env(where, env, limit)
+    try:
+        label = _label(gym_env)
+        sp = _discrete_spaces(where, label, gym_env.observation_space, gym_env.action_space)
+        if limit is not None and not owned:
+            _warn_if_env_truncates_first(where, label, _env_time_limit(gym_env), limit)
+        return _run_single(gym_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+    finally:
+        if owned:
+            gym_env.close()
+
+
+def _run_single(
+    env: Any,
+    label: str,
+    sp: _Spaces,
+    config: DynaQConfig,
+    cfg: DynaQConfig,
+    n_episodes: int,
+    seed: int,
+    limit: int | None,
+    cap: int | None,
+    progress: bool,
+) -> TrainResult:
+    where = "gym_loop.train"
+    i32, f32, b = np.int32, np.float32, np.bool_
+    agent = init(sp.n_states, sp.n_actions, config)
+    key = jax.random.key(seed)
+    visited = np.zeros((sp.n_states, sp.n_actions), np.bool_)
+    metrics = _Metrics(1, n_episodes)
+    bar = _progress_bar(progress, n_episodes)
+
+    obs, _ = env.reset(seed=seed)
+    s = _state_index(where, label, obs, sp)
+    zero = i32(0)
+    # No transition yet (learn=False): this call only draws the first action.
+    agent, key, a_dev = _agent_call(
+        agent, key, zero, zero, f32(0.0), zero, b(False), b(False), i32(s), b(True), cfg
+    )
+    a = int(a_dev)
+    episode = t_ep = steps = 0
+    ret = 0.0
+    try:
+        while episode < n_episodes:
+            if cap is not None and steps >= cap:
+                _warn_step_cap(where, cap, episode, n_episodes)
+                break
+            obs, reward, term_raw, trunc_raw, _ = env.step(a + sp.act_start)
+            s_next = _state_index(where, label, obs, sp)
+            r = float(reward)
+            if not math.isfinite(r):
+                raise ValueError(f"{where}: {label} returned a non-finite reward {reward!r}")
+            term = bool(term_raw)
+            t_ep += 1
+            steps += 1
+            ret += r
+            visited[s, a] = True
+            truncated = not term and (bool(trunc_raw) or (limit is not None and t_ep >= limit))
+            s_act = s_next
+            if term or truncated:
+                size = int(visited.sum())
+                metrics.record(0, episode, ret, t_ep, term, r, size)
+                episode += 1
+                t_ep, ret = 0, 0.0
+                if bar is not None:
+                    bar.update(1)
+                if episode < n_episodes:
+                    obs, _ = env.reset()
+                    s_act = _state_index(where, label, obs, sp)
+            agent, key, a_dev = _agent_call(
+                agent,
+                key,
+                i32(s),
+                i32(a),
+                f32(r),
+                i32(s_next),
+                b(term),
+                b(True),
+                i32(s_act),
+                b(True),
+                cfg,
+            )
+            s = s_act
+            if episode < n_episodes:
+                a = int(a_dev)  # the one device -> host transfer of the step
+    finally:
+        if bar is not None:
+            bar.close()
+    agent = jax.block_until_ready(agent)  # type: ignore[no-untyped-call]
+    return TrainResult(
+        state=agent,
+        episodes=jax.tree.map(lambda x: x[0], metrics.to_jax()),
+        episodes_done=jnp.asarray(episode, jnp.int32),
+        steps_done=jnp.asarray(steps, jnp.int32),
+        step_rewards=None,
+    )
+
+
+# -- a vector env: one agent per sub-env ----------------------------------------------------------
+
+
+def _autoreset_mode(vec_env: Any) -> AutoresetMode:
+    mode = vec_env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    return mode if isinstance(mode, AutoresetMode) else AutoresetMode(mode)
+
+
+def _vector_time_limit(vec_env: Any) -> int | None:
+    envs = getattr(vec_env, "envs", None)
+    if envs:
+        return _env_time_limit(envs[0])
+    return _env_time_limit(vec_env)
+
+
+def train_vector(
+    vec_env: VectorEnv[Any, Any, Any],
+    config: DynaQConfig,
+    n_episodes: int,
+    seed: int,
+    *,
+    max_episode_steps: int | None = None,
+    max_total_steps: int | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train one agent per sub-env of a gymnasium vector env, all agents in one vmapped call.
+
+    Sub-env ``i`` is reset with ``seed + i`` (gymnasium's convention) and its agent's key is
+    ``jax.random.key(seed + i)``, so agent ``i`` learns exactly what
+    ``train(single_env, config, n_episodes, seed + i)`` learns. Each real vector step is one
+    device call: ``vmap`` of the fused ``step``-then-``act`` (see ``train``).
+
+    Autoreset (``vec_env.metadata["autoreset_mode"]``):
+
+    * ``NEXT_STEP`` (default): after a done, the next ``step`` resets the sub-env and ignores its
+      action; that step is not a transition and is not fed to the agent (nor counted in lengths).
+    * ``SAME_STEP``: the transition ends in ``info["final_obs"]``; the returned obs is the reset.
+    * ``DISABLED``: finished sub-envs are reset here with ``reset(options={"reset_mask": ...})``.
+
+    ``max_episode_steps`` truncates sub-envs from this loop (and resets them with ``reset_mask``).
+    A sub-env that has finished its ``n_episodes`` keeps stepping with the others, but its agent
+    no longer learns (the ``active`` mask of the agent functions).
+
+    Returns:
+        ``TrainResult`` with a leading axis ``N = num_envs``: metrics ``[N, E]``,
+        ``episodes_done`` and ``steps_done`` ``[N]`` (real, learned-from steps),
+        ``step_rewards=None``.
+    """
+    where = "gym_loop.train_vector"
+    if not isinstance(vec_env, VectorEnv):
+        raise TypeError(
+            f"{where}: vec_env must be a gymnasium.vector.VectorEnv, got {type(vec_env).__name__}"
+        )
+    n_ep = _check_count(where, "n_episodes", n_episodes)
+    assert n_ep is not None
+    limit = _check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
+    cap = _check_count(where, "max_total_steps", max_total_steps, allow_none=True)
+    seed = _check_seed(where, seed)
+    cfg = _device_config(config)
+    label = _label(vec_env)
+    sp = _discrete_spaces(
+        where, label, vec_env.single_observation_space, vec_env.single_action_space
+    )
+    if limit is not None:
+        _warn_if_env_truncates_first(where, label, _vector_time_limit(vec_env), limit)
+    return _run_vector(vec_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+
+
+def _run_vector(
+    vec_env: Any,
+    label: str,
+    sp: _Spaces,
+    config: DynaQConfig,
+    cfg: DynaQConfig,
+    n_episodes: int,
+    seed: int,
+    limit: int | None,
+    cap: int | None,
+    progress: bool,
+) -> TrainResult:
+    where = "gym_loop.train_vector"
+    n = int(vec_env.num_envs)
+    mode = _autoreset_mode(vec_env)
+    one = init(sp.n_states, sp.n_actions, config)
+    agents: DynaQState = jax.tree.map(lambda x: jnp.stack([x] * n), one)
+    keys = jnp.stack([jax.random.key(seed + i) for i in range(n)])
+
+    def call(
+        s: np.ndarray,
+        a: np.ndarray,
+        r: np.ndarray,
+        s_next: np.ndarray,
+        term: np.ndarray,
+        learn: np.ndarray,
+        s_act: np.ndarray,
+        advance: np.ndarray,
+    ) -> Int[Array, " N"]:
+        nonlocal agents, keys
+        args = (
+            s.astype(np.int32),
+            a.astype(np.int32),
+            r.astype(np.float32),
+            s_next.astype(np.int32),
+            term.astype(np.bool_),
+            learn.astype(np.bool_),
+            s_act.astype(np.int32),
+            advance.astype(np.bool_),
+        )
+        if n == 1:
+            # A size-1 vmap axis can compile to code whose floats differ from the unbatched call
+            # (see train.py): run one agent unbatched so it equals train(env, seed).
+            s0, a0, r0, sn0, t0, l0, sa0, adv0 = (x[0] for x in args)
+            agent, key, action = _agent_call(
+                jax.tree.map(lambda x: x[0], agents),
+                keys[0],
+                s0,
+                a0,
+                r0,
+                sn0,
+                t0,
+                l0,
+                sa0,
+                adv0,
+                cfg,
+            )
+            agents = jax.tree.map(lambda x: x[None], agent)
+            keys = key[None]
+            return action[None]
+        agents, keys, actions = _agent_call_vmapped(agents, keys, *args, cfg)
+        return actions
+
+    visited = np.zeros((n, sp.n_states, sp.n_actions), np.bool_)
+    metrics = _Metrics(n, n_episodes)
+    bar = _progress_bar(progress, n * n_episodes)
+    episode = np.zeros(n, np.int64)
+    t_ep = np.zeros(n, np.int64)
+    ret = np.zeros(n, np.float64)
+    steps = np.zeros(n, np.int64)
+    rows = np.arange(n)
+    false, true = np.zeros(n, np.bool_), np.ones(n, np.bool_)
+    zeros_i = np.zeros(n, np.int32)
+
+    obs, _ = vec_env.reset(seed=seed)
+    s = _state_indices(where, label, obs, sp)
+    a = np.asarray(call(zeros_i, zeros_i, np.zeros(n), zeros_i, false, false, s, true))
+    pending = false.copy()  # NEXT_STEP: this sub-env's next step is its autoreset (no transition)
+    total = 0
+    try:
+        while np.any(episode < n_episodes):
+            if cap is not None and total >= cap:
+                _warn_step_cap(where, cap, int(np.minimum(episode, n_episodes).sum()), n_episodes)
+                break
+            obs, reward, term_raw, trunc_raw, info = vec_env.step(a + sp.act_start)
+            total += 1
+            obs_now = _state_indices(where, label, obs, sp)
+            r = np.asarray(reward, np.float64)
+            if not np.all(np.isfinite(r)):
+                raise ValueError(f"{where}: {label} returned non-finite rewards {reward!r}")
+            real = ~pending  # a real transition happened in these sub-envs
+            term = np.asarray(term_raw, np.bool_) & real
+            env_done = (term | np.asarray(trunc_raw, np.bool_)) & real
+            s_next = obs_now.copy()
+            if mode == AutoresetMode.SAME_STEP and np.any(env_done):
+                final = info["final_obs"]
+                for i in np.flatnonzero(env_done):
+                    s_next[i] = _state_index(where, label, final[i], sp)
+            t_ep += real
+            ret += np.where(real, r, 0.0)
+            host_trunc = real & ~env_done & (t_ep >= limit) if limit is not None else false
+            done = env_done | host_trunc
+            learn = real & (episode < n_episodes)
+            visited[rows[learn], s[learn], a[learn]] = True
+            steps += learn
+            for i in np.flatnonzero(done):
+                if episode[i] < n_episodes:
+                    size = int(visited[i].sum())
+                    metrics.record(
+                        int(i),
+                        int(episode[i]),
+                        float(ret[i]),
+                        int(t_ep[i]),
+                        bool(term[i]),
+                        float(r[i]),
+                        size,
+                    )
+                    if bar is not None:
+                        bar.update(1)
+                episode[i] += 1
+            t_ep[done] = 0
+            ret[done] = 0.0
+            # The state to act from next: s', or the new episode's first observation.
+            s_act = s_next.copy()
+            if mode == AutoresetMode.SAME_STEP:
+                s_act[env_done] = obs_now[env_done]
+            reset_now = host_trunc | (env_done if mode == AutoresetMode.DISABLED else false)
+            if np.any(reset_now):
+                obs_reset, _ = vec_env.reset(options={"reset_mask": reset_now.copy()})
+                fresh = _state_indices(where, label, obs_reset, sp)
+                s_act[reset_now] = fresh[reset_now]
+            deferred = env_done & (mode == AutoresetMode.NEXT_STEP)
+            a_dev = call(s, a, r, s_next, term, learn, s_act, ~deferred)
+            pending = deferred
+            s = s_act
+            if np.any(episode < n_episodes):
+                a = np.asarray(a_dev)  # the one device -> host transfer of the step
+    finally:
+        if bar is not None:
+            bar.close()
+    agents = jax.block_until_ready(agents)  # type: ignore[no-untyped-call]
+    return TrainResult(
+        state=agents,
+        episodes=metrics.to_jax(),
+        episodes_done=jnp.asarray(np.minimum(episode, n_episodes), jnp.int32),
+        steps_done=jnp.asarray(steps, jnp.int32),
+        step_rewards=None,
+    )
+
+
+__all__ = ["train", "train_vector"]
