@@ -12,6 +12,7 @@ An episode ends on termination or, when the environment has a time limit, on tru
 is not termination (it bootstraps) and never counts as success.
 """
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -354,17 +355,32 @@ def _as_keys(keys: Key) -> Key:
     return keys
 
 
-def _compile(
-    env: Env, plan: _Plan, max_total_steps: int, n_dev: int, bar: _Progress | None
-) -> Callable[[DynaQConfig, Key], TrainResult]:
-    """The jitted batch trainer; over several devices the seed axis is split with shard_map."""
+# The bar a running trainer feeds. Compiled trainers are cached and reused across calls, so their
+# progress callback looks the live bar up here rather than capturing one.
+_LIVE_BAR: list[_Progress | None] = [None]
 
-    def local(configs: DynaQConfig, keys: Key, shard: Array | int = 0) -> TrainResult:
+
+def _progress_update(shard: Any, done: Any, steps: Any) -> None:
+    bar = _LIVE_BAR[0]
+    if bar is not None:
+        bar.update(shard, done, steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(
+    plan: _Plan, max_total_steps: int, n_dev: int, with_progress: bool
+) -> Callable[[Env, DynaQConfig, Key], TrainResult]:
+    """The jitted batch trainer ``(env, configs, keys) -> TrainResult``, cached on the run's static
+    plan: a second call with the same sizes (even on another map of the same shape) reuses the
+    compilation. Over several devices the seed axis is split with ``shard_map``.
+    """
+
+    def local(env: Env, configs: DynaQConfig, keys: Key, shard: Array | int = 0) -> TrainResult:
         progress: ProgressFn | None = None
-        if bar is not None:
+        if with_progress:
 
             def progress(done: Int[Array, ""], steps: Int[Array, ""]) -> None:
-                jax.debug.callback(bar.update, shard, done, steps)
+                jax.debug.callback(_progress_update, shard, done, steps)
 
         return _run_batch(
             env,
@@ -383,15 +399,22 @@ def _compile(
         return typed_jit(local)
     mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("seeds",))
     spec = PartitionSpec("seeds")  # type: ignore[no-untyped-call]
+    replicated = PartitionSpec()  # type: ignore[no-untyped-call]
 
-    def sharded(configs: DynaQConfig, keys: Key) -> TrainResult:
-        def body(cfg: DynaQConfig, k: Key) -> TrainResult:
-            return local(cfg, k, jax.lax.axis_index("seeds"))
+    def sharded(env: Env, configs: DynaQConfig, keys: Key) -> TrainResult:
+        def body(e: Env, cfg: DynaQConfig, k: Key) -> TrainResult:
+            return local(e, cfg, k, jax.lax.axis_index("seeds"))
 
         # Each shard runs its own loop (no collectives): the carry's varying-axis types need no
         # checking.
-        run = jax.shard_map(body, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False)
-        out: TrainResult = run(configs, keys)
+        run = jax.shard_map(
+            body,
+            mesh=mesh,
+            in_specs=(replicated, spec, spec),
+            out_specs=spec,
+            check_vma=False,
+        )
+        out: TrainResult = run(env, configs, keys)
         return out
 
     return typed_jit(sharded)
@@ -416,14 +439,15 @@ def _train_batch(
             lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], padded - n_keys, axis=0)]),
             (keys, configs),
         )
-    bar = None
+    trainer = _compile(plan, max_total_steps, n_dev, progress)
     if progress:
         per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
-        bar = _Progress(n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step")
+        _LIVE_BAR[0] = _Progress(n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step")
     try:
-        out: TrainResult = _compile(env, plan, max_total_steps, n_dev, bar)(configs, keys)
+        out: TrainResult = trainer(env, configs, keys)
         out = jax.block_until_ready(out)  # type: ignore[no-untyped-call]
     finally:
+        bar, _LIVE_BAR[0] = _LIVE_BAR[0], None
         if bar is not None:
             bar.close()
     if padded != n_keys:
