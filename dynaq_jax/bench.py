@@ -44,6 +44,7 @@ Usage::
 import argparse
 import dataclasses
 import datetime
+import functools
 import importlib.util
 import json
 import math
@@ -146,6 +147,27 @@ class Options:
     quick: bool = False
     """Small sizes: the targets are shown but the overall status is ``"QUICK"``."""
 
+    def __post_init__(self) -> None:
+        """Canonical env names (aliases resolved, duplicates dropped); sizes checked."""
+        object.__setattr__(self, "envs", tuple(dict.fromkeys(resolve_env(e) for e in self.envs)))
+        positive = {
+            "seeds": min(self.seeds, default=0),
+            "steps": 1 if self.steps is None else self.steps,
+            "min_steps": self.min_steps,
+            "repeats": self.repeats,
+            "numpy_seeds": self.numpy_seeds,
+            "numpy_episodes": self.numpy_episodes,
+            "memory_budget_gb": self.memory_budget_gb,
+            "target_updates": self.target_updates,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"benchmark option {name} must be positive, got {value}")
+        if self.max_steps < self.min_steps:
+            raise ValueError(f"max_steps {self.max_steps} < min_steps {self.min_steps}")
+        if self.planning_steps < 0:
+            raise ValueError(f"planning_steps must be >= 0, got {self.planning_steps}")
+
 
 def resolve_env(name: str) -> str:
     """The canonical ``ENVS`` key for ``name`` (a key or an alias, case-insensitive)."""
@@ -158,6 +180,7 @@ def resolve_env(name: str) -> str:
         ) from None
 
 
+@functools.cache
 def make_env(name: str) -> TabularMDP:
     """The ``TabularMDP`` of benchmark env ``name``."""
     spec = ENVS[resolve_env(name)]
@@ -754,12 +777,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
     def pick(value: Any, full: Any, small: Any) -> Any:
         return value if value is not None else (small if quick else full)
 
-    if args.planning_steps < 0:
-        raise ValueError(f"--planning-steps must be >= 0, got {args.planning_steps}")
-    if not args.memory_budget > 0:
-        raise ValueError(f"--memory-budget must be > 0, got {args.memory_budget}")
     return Options(
-        envs=tuple(dict.fromkeys(args.envs or (PRIMARY_ENV,))),
+        envs=tuple(args.envs or (PRIMARY_ENV,)),
         seeds=tuple(pick(args.seeds, DEFAULT_SEEDS, QUICK_SEEDS)),
         planning_steps=int(args.planning_steps),
         steps=pick(args.steps, None, 100),

@@ -250,8 +250,14 @@ def test_env_names_and_aliases() -> None:
 
 def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(parse(["--memory-budget", "0"])) == 2
-    assert "--memory-budget" in capsys.readouterr().err
+    assert "memory_budget_gb must be positive" in capsys.readouterr().err
     assert bench.main(parse(["--planning-steps", "-1"])) == 2
+    assert "planning_steps" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="seeds must be positive"):
+        bench.Options(seeds=())
+    with pytest.raises(ValueError, match="unknown benchmark env"):
+        bench.Options(envs=("CartPole-v1",))
+    assert bench.Options(envs=("taxi", "Taxi-v4", "4x4")).envs == ("Taxi-v4", bench.PRIMARY_ENV)
 
 
 def test_argv_round_trip() -> None:
