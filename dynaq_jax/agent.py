@@ -118,6 +118,9 @@ def _model_update(
     s_next = jnp.asarray(s_next, jnp.int32)
     r = jnp.asarray(r, jnp.float32)
     t_c = state.t_c.at[s, a, s_next].add(on.astype(jnp.float32))
+    # running sums along s': every entry j >= s' gains the same 1 (an O(S) row update)
+    tail = (jnp.arange(state.t_c.shape[-1]) >= s_next) & on
+    t_c_cum = state.t_c_cum.at[s, a].add(tail.astype(jnp.float32))
     if config.model == "count":
         smoothed = smooth_reward(state.r[s, a], r, config.learning_rate, runtime_zero(state.step))
         r_new = jnp.where(on, smoothed, state.r[s, a])
@@ -145,6 +148,7 @@ def _model_update(
     last_visit = state.last_visit.at[s].set(jnp.where(on, stamp_row, old_row))
     return state._replace(
         t_c=t_c,
+        t_c_cum=t_c_cum,
         r=r_tab,
         terminal=terminal,
         next_state=next_state,
@@ -167,7 +171,8 @@ def model_update(
 ) -> DynaQState:
     """Learn the model from one real transition.
 
-    ``T_c[s,a,s'] += 1`` (that cell only); count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
+    ``T_c[s,a,s'] += 1`` (that cell only; its running sums ``t_c_cum[s,a,j] += 1`` for
+    ``j >= s'``); count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
     deterministic model ``R[s,a] = r`` and ``next_state[s,a] = s'``; ``terminal[s'] |= terminated``;
     ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
     on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.

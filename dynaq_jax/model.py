@@ -81,20 +81,16 @@ def sample_from_counts(rows: Float[Array, "... K"], u: Float[Array, "..."]) -> I
     return jnp.minimum(idx, rows.shape[-1] - 1)
 
 
-def sample_from_prior_counts(
-    rows: Float[Array, "N S"], u: Float[Array, " N"], prior: float
+def sample_from_cumulative_counts(
+    cum: Float[Array, "N S"], u: Float[Array, " N"], prior: float
 ) -> Int[Array, " N"]:
-    """``sample_from_counts`` for rows ``T_c = prior + c`` with integer counts ``c``: the planner's
-    ``s' ~ T[s, a, :] = T_c[s, a, :] / sum T_c[s, a, :]``.
+    """Sample ``s' ~ T[s, a, :] = T_c[s, a, :] / sum T_c[s, a, :]`` from running count sums.
 
-    The cumulative counts ``C_j = sum_{i<=j} c_i`` are integers, so a float32 matmul with a
-    triangular matrix of ones computes them exactly in any summation order (fast, and the same
-    bits for every batch shape); then ``cdf_j = C_j + prior * (j + 1)`` elementwise.
+    With ``T_c = prior + c`` and ``cum_j = sum_{i<=j} c_i`` (``DynaQState.t_c_cum``), the CDF is
+    ``cdf_j = cum_j + prior * (j + 1)``; ``s' = #{j : cdf_j <= u * cdf_{S-1}}`` for ``u ~ U[0,1)``.
+    The counts are integers, so ``cum`` is exact and the draw is bit-reproducible.
     """
-    n_s = rows.shape[-1]
-    counts = jnp.round(rows - prior)
-    upper = jnp.triu(jnp.ones((n_s, n_s), jnp.float32))
-    cum = jnp.matmul(counts, upper, precision=jax.lax.Precision.HIGHEST)
+    n_s = cum.shape[-1]
     cdf = cum + prior * jnp.arange(1, n_s + 1, dtype=jnp.float32)
     target = u * cdf[..., -1]
     idx = jnp.sum(cdf <= target[..., None], axis=-1, dtype=jnp.int32)
@@ -106,7 +102,7 @@ __all__ = [
     "rounded",
     "runtime_zero",
     "sample_from_counts",
-    "sample_from_prior_counts",
+    "sample_from_cumulative_counts",
     "smooth_reward",
     "transition_probs_from_counts",
 ]

@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import rounded, runtime_zero, sample_from_prior_counts
+from dynaq_jax.model import rounded, runtime_zero, sample_from_cumulative_counts
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import Key
 
@@ -80,8 +80,8 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     sa = state.pairs[jnp.minimum(idx, state.pairs.shape[0] - 1)]
     s = sa // n_a
     if config.model == "count":
-        rows = state.t_c.reshape(n_s * n_a, n_s)[sa]
-        s_model = sample_from_prior_counts(rows, u[1], config.t_c_prior)
+        rows = state.t_c_cum.reshape(n_s * n_a, n_s)[sa]
+        s_model = sample_from_cumulative_counts(rows, u[1], config.t_c_prior)
     else:
         s_model = state.next_state.reshape(-1)[sa]
     tried = state.visits.reshape(-1)[sa] > 0

@@ -101,6 +101,11 @@ def test_model_update_adds_one_count(seq: list, q: np.ndarray, config: dq.DynaQC
     for s, a, _, s_next, _ in seq:
         expected[s, a, s_next] += np.float32(1.0)
     np.testing.assert_array_equal(state.t_c, expected)
+    # The running sums planning samples from: integer prefix sums of the counts, exactly.
+    counts = np.zeros((S, A, S))
+    for s, a, _, s_next, _ in seq:
+        counts[s, a, s_next] += 1
+    np.testing.assert_array_equal(state.t_c_cum, np.cumsum(counts, axis=-1))
 
 
 @given(transition_seqs, alphas)
