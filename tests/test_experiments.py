@@ -157,6 +157,20 @@ def test_success_probabilities_match_the_oracle() -> None:
         ex.success_probabilities(env, np.full((1, 16), 4), 100)
 
 
+def test_horizon_optimal_success() -> None:
+    lake = ex.frozen_lake_env()
+    best = ex.horizon_optimal_success(lake, 100)
+    assert best == pytest.approx(0.744, abs=0.001)
+    assert best >= float(optimal_success_probability(lake)) - 1e-6
+    assert ex.horizon_optimal_success(lake, 0) == 0.0
+    assert ex.horizon_optimal_success(lake, 5) == 0.0  # the goal is 6 steps away
+    maze = dyna_maze()
+    assert ex.horizon_optimal_success(maze, 13) == 0.0
+    assert ex.horizon_optimal_success(maze, 14) == 1.0
+    with pytest.raises(ValueError, match="horizon"):
+        ex.horizon_optimal_success(maze, -1)
+
+
 def test_timing() -> None:
     assert TIMING.real_steps_per_s == 500.0 and TIMING.planning_updates_per_s == 25_000.0
     total = TIMING + TIMING
@@ -208,6 +222,7 @@ def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> ex.FrozenLake
         success_last=success[:, -100:].mean(1),
         greedy_success=greedy_p,
         optimal_success=float(greedy_p[0]),
+        best_success=0.744,
         optimal_policy=pi,
         optimal_values=v,
         model_size=np.full(n_seeds, 44),
@@ -236,6 +251,7 @@ def test_frozen_lake_summary() -> None:
     text = ex.format_frozen_lake(s)
     assert "success rate, last 100 episodes" in text and "model size (of 64 pairs)" in text
     assert f"{s['optimal_success_probability']:.3f}" in text and "compile 1.5 s" in text
+    assert s["best_success_probability_within_limit"] == 0.744 and "0.744" in text
 
 
 def test_write_frozen_lake(tmp_path: Path) -> None:
