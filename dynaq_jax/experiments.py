@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dynaq_jax import plotting
-from dynaq_jax.agent import greedy_policy, state_values
+from dynaq_jax.agent import state_values
 from dynaq_jax.config import MODEL_KINDS, DynaQConfig, ModelKind
 from dynaq_jax.envs import (
     ChangingMDP,
@@ -533,6 +533,21 @@ def _path_cell(g: Mapping[str, Any]) -> str:
     return f"{g['optimal_fraction']:.0%} ({length})"
 
 
+def drawn_policy(q: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
+    """The greedy policy ``argmax_a Q[s, a]`` to draw on a map, ``-1`` (no arrow) where every
+    action ties (a state the agent learned nothing about, e.g. never visited)."""
+    q = np.asarray(q)
+    policy: NDArray[np.int64] = q.argmax(axis=-1).astype(np.int64)
+    policy[np.all(q == q.max(axis=-1, keepdims=True), axis=-1)] = -1
+    return policy
+
+
+def _path_text(length: int, shortest: int) -> str:
+    if length < 0:
+        return "the greedy path never reaches the goal"
+    return f"greedy path from the start: {length} steps (shortest {shortest})"
+
+
 def _median_index(values: NDArray[np.float64]) -> int:
     """Index of the (lower) median value; the first such seed on ties."""
     order = np.argsort(values, kind="stable")
@@ -911,7 +926,7 @@ def write_frozen_lake(
     files.append(
         plotting.plot_policy_map(
             layout,
-            np.asarray(greedy_policy(jax.tree.map(lambda x: x[i], tr.state))),
+            drawn_policy(np.asarray(tr.state.q)[i]),
             np.asarray(state_values(jax.tree.map(lambda x: x[i], tr.state))),
             folder / "policy.png",
             dpi=dpi,
@@ -1142,13 +1157,14 @@ def write_dyna_maze(
     files.append(
         plotting.plot_policy_map(
             layout,
-            np.asarray(greedy_policy(state)),
+            drawn_policy(np.asarray(state.q)),
             np.asarray(state_values(state)),
             folder / "policy.png",
             dpi=dpi,
             title=(
                 f"Dyna maze, n = {p.planning_steps[k]}: greedy policy and max_a Q of the first "
-                f"run after {episodes} episodes"
+                f"run after {episodes} episodes\n"
+                + _path_text(int(result.greedy_path[k, 0]), result.shortest_path)
             ),
             action_arrows="maze",
         )
@@ -1237,11 +1253,18 @@ def run_changing_maze(
 def summarize_changing_maze(result: ChangingMazeResult) -> dict[str, Any]:
     """The JSON-ready summary: per agent, cumulative reward at the change and at the end (mean and
     spread over runs), the reward gained after the change and the path the final greedy policy walks
-    in the final maze (``greedy_path_summary``); and how often Dyna-Q+ ends ahead."""
+    in the final maze (``greedy_path_summary``); how often Dyna-Q+ ends ahead, and the step from
+    which its mean cumulative reward stays above Dyna-Q's (``None`` if it ends behind)."""
     p = result.protocol
     cum = result.cumulative_reward
     at_switch = cum[..., p.switch_step - 1] if p.switch_step > 0 else np.zeros(cum.shape[:2])
     end = cum[..., -1]
+    mean = cum.mean(axis=1)
+    behind = np.flatnonzero(mean[1] <= mean[0])
+    if mean[1, -1] <= mean[0, -1]:
+        ahead_from = None
+    else:
+        ahead_from = int(behind[-1]) + 2 if behind.size else 1
     agents = []
     for k, label in enumerate(DYNA_Q_LABELS):
         cfg = result.protocol.configs()[k]
@@ -1268,6 +1291,7 @@ def summarize_changing_maze(result: ChangingMazeResult) -> dict[str, Any]:
         "steps": p.steps,
         "agents": agents,
         "plus_ahead_at_end_fraction": float(np.mean(end[1] > end[0])),
+        "plus_ahead_from_step": ahead_from,
         "plus_minus_plain_at_end": spread(end[1] - end[0]),
         "timing": result.timing.to_dict(),
         "versions": _versions(),
@@ -1301,7 +1325,12 @@ def format_changing_maze(summary: Mapping[str, Any]) -> str:
     lines += [
         "",
         f"Dyna-Q+ minus Dyna-Q at the end: {diff['mean']:.1f} ± {diff['se']:.1f}; Dyna-Q+ ahead "
-        f"in {summary['plus_ahead_at_end_fraction']:.0%} of runs",
+        f"in {summary['plus_ahead_at_end_fraction']:.0%} of runs"
+        + (
+            f"; its mean stays ahead from step {summary['plus_ahead_from_step']}"
+            if summary["plus_ahead_from_step"]
+            else ""
+        ),
         "greedy path: runs whose final greedy policy walks a shortest path "
         f"({env['shortest_path_final']} steps) of the final maze (mean length of the paths that "
         "reach the goal)",
@@ -1379,13 +1408,14 @@ def write_changing_maze(
         files.append(
             plotting.plot_policy_map(
                 layout,
-                np.asarray(greedy_policy(state)),
+                drawn_policy(np.asarray(state.q)),
                 np.asarray(state_values(state)),
                 folder / f"policy_{name}.png",
                 dpi=dpi,
                 title=(
                     f"{p.maze.capitalize()} maze {when}: {label} greedy policy and max_a Q, "
-                    f"first run, step {p.steps}"
+                    f"first run, step {p.steps}\n"
+                    + _path_text(int(result.greedy_path[k, 0]), result.shortest_path)
                 ),
                 action_arrows="maze",
             )
@@ -1413,6 +1443,7 @@ __all__ = [
     "FrozenLakeProtocol",
     "FrozenLakeResult",
     "Timing",
+    "drawn_policy",
     "format_changing_maze",
     "format_dyna_maze",
     "format_frozen_lake",

@@ -163,6 +163,8 @@ def test_changing_maze(runs: dict[str, tuple[Path, int, str]], maze: str) -> Non
     assert s["experiment"] == maze and s["steps"] == steps and s["env"]["switch_step"] == switch
     assert s["env"]["shortest_path_final"] == 16
     assert [a["agent"] for a in s["agents"]] == ["Dyna-Q", "Dyna-Q+"]
+    assert s["plus_ahead_from_step"] is None or 1 <= s["plus_ahead_from_step"] <= steps
+    assert 0.0 <= s["plus_ahead_at_end_fraction"] <= 1.0
     assert s["agents"][0]["kappa"] == 0.0 and s["agents"][1]["kappa"] > 0
     for a in s["agents"]:
         at_switch, end = a["cumulative_reward_at_switch"], a["cumulative_reward_at_end"]

@@ -143,6 +143,12 @@ def test_greedy_path_lengths() -> None:
         ex.greedy_path_lengths(ex.frozen_lake_env(), np.zeros((1, 16, 4)))
 
 
+def test_drawn_policy() -> None:
+    q = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0], [0.5, 0.0, 0.0, 0.0]])
+    # all tied: no arrow; otherwise the greedy action, ties to the lowest
+    assert ex.drawn_policy(q).tolist() == [-1, 1, 0]
+
+
 def test_success_probabilities_match_the_oracle() -> None:
     env = ex.frozen_lake_env()
     pi, v = ex.optimal_policy(env)
@@ -371,9 +377,16 @@ def test_changing_maze_summary_and_writer(tmp_path: Path) -> None:
     assert plain["reward_after_switch"]["mean"] == 6.0
     assert plus["cumulative_reward_at_end"]["mean"] == 10.0  # runs: 20 and 0
     assert s["plus_ahead_at_end_fraction"] == 0.5
+    assert s["plus_ahead_from_step"] is None  # the means end level (10 and 10)
+    faster = rewards.copy()
+    faster[1, 1, 2::4] = 1.0  # Dyna-Q+ run 1: steps 3, 7, 11, ...: its mean leads from step 3
+    s_faster = ex.summarize_changing_maze(dataclasses.replace(result, step_rewards=faster))
+    assert s_faster["plus_ahead_from_step"] == 3
+    assert "stays ahead from step 3" in ex.format_changing_maze(s_faster)
     assert plus["greedy_path"]["optimal_fraction"] == 0.5
     text = ex.format_changing_maze(s)
     assert "Figure 8.4" in text and "Dyna-Q+ ahead in 50% of runs" in text
+    assert "stays ahead" not in text
     files = ex.write_changing_maze(result, tmp_path)
     assert {f.name for f in files} == {
         "metrics.npz",
