@@ -427,7 +427,7 @@ def plot_policy_map(
             )
     ax.set_xlim(-0.5, n_cols - 0.5)
     ax.set_ylim(n_rows - 0.5, -0.5)
-    ax.set_title(title)
+    fig.suptitle(title)  # figure-level: constrained layout makes room for several lines
     return _save(fig, path, dpi)
 
 

@@ -1,0 +1,16 @@
+"""Sutton & Barto Figure 8.4: Dyna-Q against Dyna-Q+ in the blocking maze.
+
+The same as ``dynaq-jax blocking``, with the same options and defaults (``--help``).
+The protocol and its outputs live in ``dynaq_jax.experiments``:
+``BLOCKING_MAZE``, ``run_changing_maze``, ``write_changing_maze``.
+
+    python experiments/blocking_maze.py    # the published protocol -> runs/blocking/
+    python experiments/blocking_maze.py --help
+"""
+
+import sys
+
+from dynaq_jax.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["blocking", *sys.argv[1:]]))
