@@ -3,7 +3,7 @@
 The public API is re-exported here; see the README for a tour.
 """
 
-from dynaq_jax import envs
+from dynaq_jax import envs, gym_loop
 from dynaq_jax.agent import (
     act,
     greedy_policy,
@@ -58,6 +58,7 @@ __all__ = [
     "blocking_maze",
     "dyna_maze",
     "envs",
+    "gym_loop",
     "from_gymnasium",
     "greedy_policy",
     "grid_maze",
