@@ -586,6 +586,19 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+def _with_summary(
+    folder: Path, files: list[Path], summary: dict[str, Any], command: str | None
+) -> list[Path]:
+    """Write ``summary.json`` (the summary, the command line, the files written) last; return
+    every file written."""
+    path = folder / "summary.json"
+    files.append(path)
+    summary["command"] = command
+    summary["files"] = [f.name for f in files]
+    _write_json(path, summary)
+    return files
+
+
 def _write_csv(path: Path, header: Sequence[str], rows: Any) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -951,13 +964,7 @@ def write_frozen_lake(
             action_arrows="frozen_lake",
         )
     )
-    summary_path = folder / "summary.json"
-    files.append(summary_path)
-    summary = summarize_frozen_lake(result)
-    summary["command"] = command
-    summary["files"] = [f.name for f in files]
-    _write_json(summary_path, summary)
-    return files
+    return _with_summary(folder, files, summarize_frozen_lake(result), command)
 
 
 # -- Figure 8.2: the Dyna maze --------------------------------------------------------------------
@@ -1169,13 +1176,7 @@ def write_dyna_maze(
             action_arrows="maze",
         )
     )
-    summary_path = folder / "summary.json"
-    files.append(summary_path)
-    summary = summarize_dyna_maze(result)
-    summary["command"] = command
-    summary["files"] = [f.name for f in files]
-    _write_json(summary_path, summary)
-    return files
+    return _with_summary(folder, files, summarize_dyna_maze(result), command)
 
 
 # -- Figures 8.4 and 8.5: the blocking and shortcut mazes -----------------------------------------
@@ -1420,13 +1421,7 @@ def write_changing_maze(
                 action_arrows="maze",
             )
         )
-    summary_path = folder / "summary.json"
-    files.append(summary_path)
-    summary = summarize_changing_maze(result)
-    summary["command"] = command
-    summary["files"] = [f.name for f in files]
-    _write_json(summary_path, summary)
-    return files
+    return _with_summary(folder, files, summarize_changing_maze(result), command)
 
 
 __all__ = [
