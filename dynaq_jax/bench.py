@@ -123,7 +123,7 @@ TARGETS = (
     Target("planning updates/s at >= 1000 seeds", 30e6, True, " updates/s"),
     Target("speedup over the NumPy notebook loop at >= 1000 seeds", 100.0, True, "x"),
     Target("planning updates/s at 1 seed", 3e6, True, " updates/s"),
-    Target("compile time", 5.0, False, " s"),
+    Target("compile time at 1 seed", 5.0, False, " s"),
 )
 
 
@@ -440,7 +440,8 @@ def evaluate_targets(rows: Sequence[Row], env: str = PRIMARY_ENV) -> list[dict[s
     large = [r for r in jax_rows if r.seeds >= 1000]
     one = [r for r in jax_rows if r.seeds == 1]
     speedups = [r.speedup_vs_numpy for r in large if r.speedup_vs_numpy is not None]
-    compiles = [r.compile_s for r in jax_rows if r.compile_s is not None]
+    # The issue sets the compile-time target for one seed (larger batches compile longer).
+    compiles = [r.compile_s for r in one if r.compile_s is not None]
     values: list[float | None] = [
         max((r.planning_updates_per_s for r in large), default=None),
         max(speedups, default=None),
