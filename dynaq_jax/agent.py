@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Int
 
-from dynaq_jax.checks import check_finite, check_index, typed_jit
+from dynaq_jax.checks import check_finite, check_flag, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.model import runtime_zero, smooth_reward, transition_probs_from_counts
 from dynaq_jax.planning import plan_impl, q_target, td_step
@@ -18,13 +18,20 @@ from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Pro
 
 
 def _check_transition(
-    where: str, state: DynaQState, s: object, a: object, r: object, s_next: object
+    where: str,
+    state: DynaQState,
+    s: object,
+    a: object,
+    r: object,
+    s_next: object,
+    terminated: object,
 ) -> None:
     n_s, n_a = state.n_states, state.n_actions
     check_index(where, "s", s, n_s)
     check_index(where, "a", a, n_a)
     check_finite(where, "r", r)
     check_index(where, "s_next", s_next, n_s)
+    check_flag(where, "terminated", terminated)
 
 
 # -- acting ---------------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ def update(
     transition does not bootstrap. (A time-limit truncation is not termination: pass
     ``terminated=False``.)
     """
-    _check_transition("update", state, s, a, r, s_next)
+    _check_transition("update", state, s, a, r, s_next, terminated)
     return _update(state, s, a, r, s_next, terminated, config)
 
 
@@ -177,7 +184,7 @@ def model_update(
     ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
     on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.
     """
-    _check_transition("model_update", state, s, a, r, s_next)
+    _check_transition("model_update", state, s, a, r, s_next, terminated)
     return _model_update(state, s, a, r, s_next, terminated, config)
 
 
@@ -216,7 +223,7 @@ def step(
     (a) direct RL ``Q[s,a] += alpha (r + gamma (1 - terminated) max Q[s'] - Q[s,a])``;
     (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
     """
-    _check_transition("step", state, s, a, r, s_next)
+    _check_transition("step", state, s, a, r, s_next, terminated)
     return _step(state, key, s, a, r, s_next, terminated, config)
 
 

@@ -45,3 +45,15 @@ def check_finite(where: str, name: str, value: object) -> None:
     arr = np.asarray(value)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr):
         raise ValueError(f"{where}: {name} must be a finite scalar, got {value!r}")
+
+
+def check_flag(where: str, name: str, value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is a scalar bool (or an integer 0 or 1)."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    ok = arr.shape == () and (
+        arr.dtype == np.bool_ or (np.issubdtype(arr.dtype, np.integer) and int(arr) in (0, 1))
+    )
+    if not ok:
+        raise ValueError(f"{where}: {name} must be a bool, got {value!r}")

@@ -222,6 +222,10 @@ BAD_ARGS = [
     ("r", -float("inf")),
     ("r", "1.0"),
     ("r", np.array([0.0, 1.0])),
+    ("terminated", 0.5),
+    ("terminated", 2),
+    ("terminated", "yes"),
+    ("terminated", np.array([True, False])),
 ]
 FUNCS = ["act", "update", "model_update", "step"]
 CASES = [
@@ -232,13 +236,14 @@ CASES = [
 def _call(fn: str, state: dq.DynaQState, args: dict, config: dq.DynaQConfig) -> object:
     k = key(0)
     s, a, r, s_next = args["s"], args["a"], args["r"], args["s_next"]
+    terminated = args.get("terminated", False)
     if fn == "act":
         return dq.act(state, k, s, config)
     if fn == "update":
-        return dq.update(state, s, a, r, s_next, False, config)
+        return dq.update(state, s, a, r, s_next, terminated, config)
     if fn == "model_update":
-        return dq.model_update(state, s, a, r, s_next, False, config)
-    return dq.step(state, k, s, a, r, s_next, False, config)
+        return dq.model_update(state, s, a, r, s_next, terminated, config)
+    return dq.step(state, k, s, a, r, s_next, terminated, config)
 
 
 @pytest.mark.parametrize(
