@@ -457,7 +457,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--map", default="4x4", dest="map_name", help="frozenlake: 4x4 or 8x8")
     parser.add_argument("--episodes", type=int, default=300, help="frozenlake: episodes per seed")
-    parser.add_argument("--out", type=Path, default=Path("results/sweeping"), help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "sweeping", help="output folder")
 
 
 def main(args: argparse.Namespace) -> int:
