@@ -12,6 +12,7 @@ from jaxtyping import Array, Bool, Int
 from dynaq_jax.checks import check_finite, check_flag, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.model import runtime_zero, smooth_reward, transition_probs_from_counts
+from dynaq_jax.planners import after_model_update
 from dynaq_jax.planning import plan_impl, q_target, td_step
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
@@ -153,7 +154,7 @@ def _model_update(
     old_row = state.last_visit[s]
     stamp_row = jnp.where(plus & new_state, state.step, old_row).at[a].set(state.step)
     last_visit = state.last_visit.at[s].set(jnp.where(on, stamp_row, old_row))
-    return state._replace(
+    learned = state._replace(
         t_c=t_c,
         t_c_cum=t_c_cum,
         r=r_tab,
@@ -165,6 +166,7 @@ def _model_update(
         n_pairs=state.n_pairs + n_new,
         step=state.step + on.astype(jnp.int32),
     )
+    return after_model_update(learned, s, a, s_next, config, on)
 
 
 def model_update(
@@ -182,7 +184,10 @@ def model_update(
     ``j >= s'``); count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
     deterministic model ``R[s,a] = r`` and ``next_state[s,a] = s'``; ``terminal[s'] |= terminated``;
     ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
-    on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``.
+    on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``. Then
+    ``planners.after_model_update``: with ``optimism > 0`` the untried actions of ``s`` and ``s'``
+    get ``Q = optimism / (1 - gamma)``; with ``planner="sweeping"`` ``(s, a)`` is queued with
+    priority ``|target - Q[s,a]|`` when that exceeds ``theta``.
     """
     _check_transition("model_update", state, s, a, r, s_next, terminated)
     return _model_update(state, s, a, r, s_next, terminated, config)
@@ -203,7 +208,8 @@ def _step(
     config: DynaQConfig,
     active: Bool[Array, ""] | None = None,
 ) -> DynaQState:
-    state = _update(state, s, a, r, s_next, terminated, config, active)
+    if config.planner != "sweeping":  # prioritized sweeping applies it through its queue
+        state = _update(state, s, a, r, s_next, terminated, config, active)
     state = _model_update(state, s, a, r, s_next, terminated, config, active)
     return plan_impl(state, key, config, active)
 
@@ -222,6 +228,7 @@ def step(
 
     (a) direct RL ``Q[s,a] += alpha (r + gamma (1 - terminated) max Q[s'] - Q[s,a])``;
     (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
+    Prioritized sweeping (``planner="sweeping"``) skips (a): the queue applies the transition.
     """
     _check_transition("step", state, s, a, r, s_next, terminated)
     return _step(state, key, s, a, r, s_next, terminated, config)

@@ -1,10 +1,11 @@
 """Hyperparameters of a Dyna-Q agent.
 
 ``DynaQConfig`` is a frozen dataclass registered as a JAX pytree. The numeric hyperparameters
-(``learning_rate``, ``discount``, ``epsilon``, ``kappa``) are its *leaves*: they may be Python
-floats or arrays, so a sweep stacks many configs (``DynaQConfig.stack``) and ``vmap``s over
-them. The structural fields (``planning_steps``, ``model``, ``t_c_prior``) are *static*: they
-change shapes or code paths, so a different value compiles a different program.
+(``learning_rate``, ``discount``, ``epsilon``, ``kappa``, ``theta``, ``optimism``) are its
+*leaves*: they may be Python floats or arrays, so a sweep stacks many configs
+(``DynaQConfig.stack``) and ``vmap``s over them. The structural fields (``planning_steps``,
+``model``, ``t_c_prior``, ``planner``) are *static*: they change shapes or code paths, so a
+different value compiles a different program.
 """
 
 import dataclasses
@@ -18,11 +19,13 @@ from jaxtyping import Array, Float
 
 ModelKind = Literal["count", "deterministic"]
 MODEL_KINDS: tuple[str, ...] = ("count", "deterministic")
+PlannerKind = Literal["sample", "expected", "sweeping"]
+PLANNER_KINDS: tuple[str, ...] = ("sample", "expected", "sweeping")
 
 Leaf = float | Float[Array, "..."]
 
-_LEAVES = ("learning_rate", "discount", "epsilon", "kappa")
-_STATIC = ("planning_steps", "model", "t_c_prior")
+_LEAVES = ("learning_rate", "discount", "epsilon", "kappa", "theta", "optimism")
+_STATIC = ("planning_steps", "model", "t_c_prior", "planner")
 
 
 def _is_concrete(value: object) -> bool:
@@ -66,6 +69,19 @@ class DynaQConfig:
             notebook's and Sutton & Barto's last-seen ``(s', r)``); static.
         kappa: Dyna-Q+ exploration bonus ``kappa * sqrt(tau)``; ``0`` is plain Dyna-Q; ``>= 0``.
         t_c_prior: initial value of every ``T_c`` cell (the notes' "very small number"); ``> 0``.
+        planner: how the ``planning_steps`` simulated updates are made (static; see
+            ``dynaq_jax.planners``): ``"sample"`` (Dyna-Q: a uniform tried pair, a sampled ``s'``,
+            an ``alpha`` step), ``"expected"`` (a uniform tried pair, the full backup
+            ``Q[s,a] = R[s,a] + gamma sum_s' T[s,a,s'] (1 - terminal[s']) max Q[s']``) or
+            ``"sweeping"`` (prioritized sweeping, Sutton & Barto 8.4: up to ``n`` pops of the
+            pair of largest priority, then its predecessors' priorities; the real transition
+            enters the queue instead of a direct update). ``kappa > 0`` needs ``"sample"``.
+        theta: prioritized sweeping's threshold: a pair enters the queue only with priority
+            ``|target - Q[s,a]| > theta``; ``>= 0``. Unused by the other planners.
+        optimism: R-max-style optimism for untried pairs, the reward bound ``r_max`` (``0`` is
+            off): every untried action of a state seen in the real world is valued
+            ``r_max / (1 - gamma)`` until it is tried; ``>= 0``, needs ``discount < 1`` and
+            ``kappa = 0``.
     """
 
     learning_rate: Leaf = 0.1
@@ -75,6 +91,9 @@ class DynaQConfig:
     model: ModelKind = "count"
     kappa: Leaf = 0.0
     t_c_prior: float = 1e-5
+    planner: PlannerKind = "sample"
+    theta: Leaf = 1e-4
+    optimism: Leaf = 0.0
 
     def __post_init__(self) -> None:
         _check_leaf("learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
@@ -96,6 +115,41 @@ class DynaQConfig:
         ):
             raise ValueError(f"DynaQConfig.t_c_prior must be a finite float > 0, got {prior!r}")
         object.__setattr__(self, "t_c_prior", float(prior))
+        if self.planner not in PLANNER_KINDS:
+            raise ValueError(
+                f"DynaQConfig.planner must be one of {PLANNER_KINDS}, got {self.planner!r}"
+            )
+        if self.planner == "sweeping" and self.planning_steps == 0:
+            raise ValueError(
+                "DynaQConfig.planning_steps must be >= 1 with planner='sweeping' (the real "
+                "transition is applied through the queue), got 0"
+            )
+        _check_leaf("theta", self.theta, 0.0, float("inf"), lo_open=False)
+        _check_leaf("optimism", self.optimism, 0.0, float("inf"), lo_open=False)
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """``optimism > 0`` needs ``discount < 1`` (a finite ``r_max / (1 - gamma)``) and
+        ``kappa = 0`` (Dyna-Q+ models untried actions itself); ``kappa > 0`` needs
+        ``planner="sample"``. Checked where the values are concrete."""
+        if not all(_is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
+            return
+        if self.planner != "sample" and np.any(np.asarray(self.kappa, np.float64) > 0):
+            raise ValueError(
+                f"DynaQConfig.kappa={self.kappa!r} (Dyna-Q+) needs planner='sample', "
+                f"got planner={self.planner!r}"
+            )
+        on = np.asarray(self.optimism, np.float64) > 0
+        if np.any(on & (np.asarray(self.discount, np.float64) >= 1.0)):
+            raise ValueError(
+                f"DynaQConfig.optimism={self.optimism!r} needs discount < 1 (the optimistic "
+                f"value is optimism / (1 - discount)), got discount={self.discount!r}"
+            )
+        if np.any(on & (np.asarray(self.kappa, np.float64) > 0)):
+            raise ValueError(
+                f"DynaQConfig.optimism={self.optimism!r} and kappa={self.kappa!r} cannot both be "
+                "> 0: Dyna-Q+ models untried actions as returning to their state"
+            )
 
     # -- pytree protocol: leaves are the numeric hyperparameters, the rest is static --------------
     def tree_flatten(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

@@ -128,6 +128,10 @@ def plan_impl(
     """``plan`` with an ``active`` flag: ``False`` leaves ``state`` unchanged (loop padding)."""
     if config.planning_steps == 0:
         return state
+    if config.planner != "sample":
+        from dynaq_jax.planners import run_planner  # lazily: planners builds on this module
+
+        return run_planner(state, key, config, active)
     batch = simulate(state, key, config)
     on = state.n_pairs > 0 if active is None else (state.n_pairs > 0) & active
     zero = runtime_zero(state.step)
@@ -140,7 +144,8 @@ def plan(state: DynaQState, key: Key, config: DynaQConfig) -> DynaQState:
 
     For ``i = 1..n``: ``(s, a)`` uniform among the pairs tried, ``s' ~ T[s,a,:]``, ``r = R[s,a]``
     (plus the Dyna-Q+ bonus), then ``Q[s,a] += alpha (r + gamma (1 - terminal[s']) max Q[s'] -
-    Q[s,a])``. A no-op before any pair was tried or with ``planning_steps = 0``.
+    Q[s,a])``. A no-op before any pair was tried or with ``planning_steps = 0``. Other
+    ``config.planner`` values: see ``dynaq_jax.planners``.
     """
     return plan_impl(state, key, config)
 

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.types import Counts, QTable, RewardTable
@@ -36,6 +36,8 @@ class DynaQState(NamedTuple):
             adds all ``A`` actions of a newly visited state at once).
         n_pairs: number of valid entries of ``pairs``; planning picks ``pairs[floor(u * n_pairs)]``.
         step: real transitions seen so far.
+        priority: prioritized sweeping's queue as a dense array: ``priority[s, a] > 0`` is the
+            priority of a queued pair, ``0`` not queued (only ``planner="sweeping"`` uses it).
     """
 
     q: QTable
@@ -49,6 +51,7 @@ class DynaQState(NamedTuple):
     pairs: Int[Array, " P"]
     n_pairs: Int[Array, ""]
     step: Int[Array, ""]
+    priority: Float[Array, "S A"]
 
     @property
     def n_states(self) -> int:
@@ -90,6 +93,7 @@ def init(n_states: int, n_actions: int, config: DynaQConfig) -> DynaQState:
         pairs=jnp.zeros((n_s * n_a + n_a,), jnp.int32),
         n_pairs=jnp.zeros((), jnp.int32),
         step=jnp.zeros((), jnp.int32),
+        priority=zeros_sa,
     )
 
 

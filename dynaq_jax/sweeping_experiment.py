@@ -1,0 +1,515 @@
+"""Planner experiments: Sutton & Barto Example 8.4 and a FrozenLake comparison.
+
+Example 8.4 (``example_8_4``): the Dyna maze with every cell scaled to ``k x k`` (``dyna_maze``),
+alpha 0.5, gamma 0.95, epsilon 0.1, n = 5, theta 1e-4 and the deterministic model, as in the book.
+Each seed acts and learns until the greedy path from the start (``argmax_a Q``, ties to the lowest
+action) reaches the goal within ``floor(1.2 * L)`` steps, ``L`` the shortest path (``14 k``); the
+result is the number of Q updates made until then (direct and planned: ``1 + n`` per real step for
+Dyna-Q, one per pop above ``theta`` for prioritized sweeping). The greedy path is checked after
+every real step, by pointer doubling (``O(S log L)``). One compiled loop per planner and size,
+``vmap``-ed over seeds.
+
+FrozenLake (``frozenlake_table``): each planner and hyperparameter set trained with
+``train_sweep``/``train_seeds``, then the exact success probability of the greedy policy of the
+final ``Q`` (``success_probability`` within the time limit) against
+``optimal_success_probability``.
+
+The command line (``main``/``add_arguments``; ``experiments/sweeping.py`` is a thin wrapper)
+prints markdown tables and writes JSON and a PNG.
+"""
+
+import argparse
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Int
+
+from dynaq_jax.agent import _act, _model_update, _step
+from dynaq_jax.checks import typed_jit
+from dynaq_jax.config import DynaQConfig
+from dynaq_jax.envs import (
+    TabularMDP,
+    dyna_maze,
+    from_gymnasium,
+    greedy,
+    optimal_success_probability,
+    success_probability,
+)
+from dynaq_jax.envs import reset as env_reset
+from dynaq_jax.envs import step as env_step
+from dynaq_jax.planners import first_argmax, sweep
+from dynaq_jax.state import DynaQState, init
+from dynaq_jax.train import train_sweep
+from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, QTable
+
+PLANNER_LABELS = {
+    "sample": "Dyna-Q",
+    "expected": "expected updates",
+    "sweeping": "prioritized sweeping",
+}
+
+
+def example_config(planner: str) -> DynaQConfig:
+    """Example 8.4's agent: alpha 0.5, gamma 0.95, epsilon 0.1, n = 5, theta 1e-4, the
+    deterministic (last-seen) model, and the given planner."""
+    return DynaQConfig(
+        learning_rate=0.5,
+        discount=0.95,
+        epsilon=0.1,
+        planning_steps=5,
+        model="deterministic",
+        theta=1e-4,
+        planner=planner,  # type: ignore[arg-type]
+    )
+
+
+# -- the greedy-path check -----------------------------------------------------------------------
+
+
+def _deterministic_successors(env: TabularMDP) -> np.ndarray:
+    """``succ[s, a]``: the one next state of a deterministic env (``ValueError`` otherwise)."""
+    probs = np.asarray(env.probs)
+    k = probs.argmax(-1)
+    if not np.allclose(probs.max(-1), 1.0):
+        raise ValueError(f"{env.name}: the greedy-path check needs a deterministic env")
+    return np.take_along_axis(np.asarray(env.next_states), k[..., None], -1)[..., 0]
+
+
+def goal_states(env: TabularMDP) -> np.ndarray:
+    """``goal[s']``: some transition into ``s'`` terminates with a positive reward."""
+    win = np.asarray(env.terminated) & (np.asarray(env.rewards) > 0) & (np.asarray(env.probs) > 0)
+    goal = np.zeros(env.n_states, bool)
+    goal[np.asarray(env.next_states)[win]] = True
+    return goal
+
+
+def shortest_path_length(env: TabularMDP) -> int:
+    """Fewest steps from the start (the mode of ``initial``) into a goal state, by breadth-first
+    search over the outcomes of positive probability."""
+    probs = np.asarray(env.probs) > 0
+    nxt = np.asarray(env.next_states)
+    goal = goal_states(env)
+    start = int(np.argmax(np.asarray(env.initial)))
+    dist = {start: 0}
+    todo = deque([start])
+    while todo:
+        s = todo.popleft()
+        if goal[s]:
+            return dist[s]
+        for t in nxt[s][probs[s]]:
+            if int(t) not in dist:
+                dist[int(t)] = dist[s] + 1
+                todo.append(int(t))
+    raise ValueError(f"{env.name}: no goal is reachable from the start")
+
+
+def greedy_reaches_goal(
+    successors: Int[Array, "S A"],
+    goal: Bool[Array, " S"],
+    q: QTable,
+    start: IntScalar,
+    horizon: int,
+) -> Bool[Array, ""]:
+    """Whether the greedy path ``s_{t+1} = succ[s_t, argmax_a Q[s_t, a]]`` from ``start`` enters a
+    goal state within ``horizon`` steps (deterministic env; ties to the lowest action).
+
+    With goals made absorbing, ``f(s) = s`` on a goal and ``succ[s, pi(s)]`` elsewhere, the answer
+    is ``goal[f^H(start)]``; ``f^H`` is built by repeated squaring, ``O(S log H)`` gathers.
+    """
+    n_s = q.shape[-2]
+    states = jnp.arange(n_s, dtype=jnp.int32)
+    f = jnp.where(goal, states, successors[states, first_argmax(q)])
+    pos = jnp.asarray(start, jnp.int32)
+    h = int(horizon)
+    while h:
+        if h & 1:
+            pos = f[pos]
+        h >>= 1
+        if h:
+            f = f[f]
+    return goal[pos]
+
+
+# -- Example 8.4's loop --------------------------------------------------------------------------
+
+
+def counted_step(
+    state: DynaQState,
+    key: Key,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+    active: Bool[Array, ""],
+) -> tuple[DynaQState, Int[Array, ""]]:
+    """``agent.step``, and the number of Q updates it made.
+
+    Dyna-Q and expected updates: ``1 + n`` (the direct update and ``n`` planned ones; the model
+    holds a pair once a real step was learned); prioritized sweeping (which makes no direct
+    update): the pops above ``theta``. ``0`` where ``active`` is false.
+    """
+    if config.planner == "sweeping":  # agent._step, with sweep's count kept
+        state = _model_update(state, s, a, r, s_next, terminated, config, active)
+        return sweep(state, config, active)
+    state = _step(state, key, s, a, r, s_next, terminated, config, active)
+    return state, jnp.where(active, 1 + config.planning_steps, 0).astype(jnp.int32)
+
+
+class UpdatesResult(NamedTuple):
+    """Per seed: updates until the greedy path was near-optimal, and how long it took."""
+
+    updates: Int[Array, " B"]
+    """Q updates made until (and including) the real step after which the greedy path first
+    reached the goal within the horizon (or until ``max_steps``, when not ``solved``)."""
+    steps: Int[Array, " B"]
+    """Real steps taken."""
+    episodes: Int[Array, " B"]
+    """Episodes completed."""
+    solved: Bool[Array, " B"]
+    """The greedy path reached the goal within the horizon before ``max_steps``."""
+
+
+class _Carry(NamedTuple):
+    agent: DynaQState
+    key: Key
+    s: Int[Array, ""]
+    updates: Int[Array, ""]
+    steps: Int[Array, ""]
+    episodes: Int[Array, ""]
+    solved: Bool[Array, ""]
+
+
+def updates_until_optimal(
+    env: TabularMDP,
+    config: DynaQConfig,
+    keys: Key,
+    *,
+    slack: float = 1.2,
+    max_steps: int = 1_000_000,
+    chunk: int = 256,
+) -> UpdatesResult:
+    """Train one agent per key until its greedy path from the start reaches the goal within
+    ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates.
+
+    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``counted_step``, then the greedy
+    check (``greedy_reaches_goal``); an episode ends on termination. A solved seed stops (its steps
+    are masked) while the rest of the batch runs on; ``max_steps`` real steps cap every seed.
+    One compiled call, ``vmap`` over ``keys`` ``[B]``.
+    """
+    horizon = math.floor(slack * shortest_path_length(env))
+    successors = jnp.asarray(_deterministic_successors(env), jnp.int32)
+    goal = jnp.asarray(goal_states(env))
+    start = int(np.argmax(np.asarray(env.initial)))
+
+    def one(c: _Carry) -> _Carry:
+        active = ~c.solved & (c.steps < max_steps)
+        key, k_act, k_env, k_plan, k_reset = jax.random.split(c.key, 5)
+        a = _act(c.agent, k_act, c.s, config)
+        s_next, r, term = env_step(env, k_env, c.s, a)
+        agent, n = counted_step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)
+        done = greedy_reaches_goal(successors, goal, agent.q, start, horizon)
+        return _Carry(
+            agent=agent,
+            key=key,
+            s=jnp.where(term, env_reset(env, k_reset), s_next),
+            updates=c.updates + n,
+            steps=c.steps + active,
+            episodes=c.episodes + (term & active),
+            solved=c.solved | (active & done),
+        )
+
+    def first(k: Key) -> _Carry:
+        k, k_reset = jax.random.split(k)
+        zero = jnp.zeros((), jnp.int32)
+        return _Carry(
+            init(env.n_states, env.n_actions, config),
+            k,
+            env_reset(env, k_reset),
+            zero,
+            zero,
+            zero,
+            jnp.zeros((), jnp.bool_),
+        )
+
+    @typed_jit
+    def run(keys: Key) -> _Carry:
+        step = jax.vmap(one)
+
+        def cond(c: _Carry) -> Bool[Array, ""]:
+            return jnp.any(~c.solved & (c.steps < max_steps))
+
+        def body(c: _Carry) -> _Carry:
+            out: _Carry = jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
+            return out
+
+        return jax.lax.while_loop(cond, body, jax.vmap(first)(keys))
+
+    out = run(keys)
+    return UpdatesResult(out.updates, out.steps, out.episodes, out.solved)
+
+
+def free_states(env: TabularMDP) -> int:
+    """States that are not walls (the book's 'number of states' of a maze)."""
+    if env.layout is None:
+        return env.n_states
+    return sum(ch != "#" for row in env.layout for ch in row)
+
+
+def example_8_4(
+    scales: Sequence[int],
+    planners: Sequence[str],
+    n_seeds: int,
+    *,
+    seed: int = 0,
+    max_steps: int = 1_000_000,
+) -> list[dict[str, Any]]:
+    """Run Example 8.4 for every scale and planner; one row per pair with the statistics over
+    seeds of the updates until optimal (solved seeds only) and the compile/run times."""
+    rows: list[dict[str, Any]] = []
+    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    for k in scales:
+        env = dyna_maze(scale=k)
+        for planner in planners:
+            t0 = time.perf_counter()
+            res = jax.device_get(
+                updates_until_optimal(env, example_config(planner), keys, max_steps=max_steps)
+            )
+            wall = time.perf_counter() - t0
+            upd = np.asarray(res.updates, np.float64)[np.asarray(res.solved)]
+            rows.append(
+                {
+                    "scale": k,
+                    "states": free_states(env),
+                    "shortest_path": shortest_path_length(env),
+                    "planner": planner,
+                    "seeds": n_seeds,
+                    "solved": int(np.sum(res.solved)),
+                    "updates_mean": float(upd.mean()) if upd.size else math.nan,
+                    "updates_sd": float(upd.std(ddof=1)) if upd.size > 1 else 0.0,
+                    "updates_median": float(np.median(upd)) if upd.size else math.nan,
+                    "steps_mean": float(np.mean(res.steps)),
+                    "episodes_mean": float(np.mean(res.episodes)),
+                    "seconds": wall,
+                }
+            )
+            print(_row_line(rows[-1]), flush=True)
+    return rows
+
+
+def _row_line(row: dict[str, Any]) -> str:
+    return (
+        f"k={row['scale']} states={row['states']} {PLANNER_LABELS[row['planner']]}: "
+        f"updates {row['updates_mean']:.4g} ± {row['updates_sd']:.3g} (sd), "
+        f"solved {row['solved']}/{row['seeds']}, {row['seconds']:.1f} s"
+    )
+
+
+def example_8_4_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table: one line per scale, mean ± s.e. of the updates per planner, and the ratio
+    Dyna-Q / prioritized sweeping where both ran."""
+    planners = list(dict.fromkeys(r["planner"] for r in rows))
+    head = ["k", "states", "shortest path"] + [PLANNER_LABELS[p] for p in planners]
+    both = "sample" in planners and "sweeping" in planners
+    if both:
+        head.append("Dyna-Q / sweeping")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in dict.fromkeys(r["scale"] for r in rows):
+        at = {r["planner"]: r for r in rows if r["scale"] == k}
+        first = next(iter(at.values()))
+        cells = [str(k), str(first["states"]), str(first["shortest_path"])]
+        for p in planners:
+            r = at[p]
+            se = r["updates_sd"] / math.sqrt(max(r["solved"], 1))
+            note = "" if r["solved"] == r["seeds"] else f" ({r['solved']}/{r['seeds']} solved)"
+            cells.append(f"{r['updates_mean']:,.0f} ± {se:,.0f}{note}")
+        if both:
+            cells.append(f"{at['sample']['updates_mean'] / at['sweeping']['updates_mean']:.1f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# -- FrozenLake ----------------------------------------------------------------------------------
+
+
+HYPERPARAMETERS: dict[str, dict[str, float]] = {
+    "notebook": {"learning_rate": 0.1, "discount": 0.95, "epsilon": 0.1, "optimism": 0.0},
+    "gamma 0.99": {"learning_rate": 0.1, "discount": 0.99, "epsilon": 0.1, "optimism": 0.0},
+    "tuned": {"learning_rate": 0.01, "discount": 0.99, "epsilon": 0.1, "optimism": 1.0},
+}
+"""FrozenLake hyperparameter sets (n = 50 and the count model throughout): the seed notebook's;
+the same with gamma 0.99; and gamma 0.99 with a slow reward average (alpha 0.01, whose start
+``R = 0`` the expected planners divide out) and R-max optimism ``r_max = 1``."""
+
+
+def frozenlake_table(
+    map_name: str,
+    n_episodes: int,
+    n_seeds: int,
+    planners: Sequence[str],
+    *,
+    seed: int = 0,
+    hyperparameters: dict[str, dict[str, float]] | None = None,
+    planning_steps: int = 50,
+) -> list[dict[str, Any]]:
+    """Train every planner with every hyperparameter set (``train_sweep``, one compile per
+    planner) on FrozenLake-v1 ``map_name`` (slippery) and score the greedy policy of the final
+    ``Q``: exact success probability within the time limit, against the optimum."""
+    env = from_gymnasium("FrozenLake-v1", map_name=map_name)
+    optimum = float(optimal_success_probability(env))
+    sets = HYPERPARAMETERS if hyperparameters is None else hyperparameters
+    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    score = jax.jit(jax.vmap(jax.vmap(lambda q: success_probability(env, greedy(q)))))
+    rows: list[dict[str, Any]] = []
+    for planner in planners:
+        configs = DynaQConfig.stack(
+            [
+                DynaQConfig(planning_steps=planning_steps, planner=planner, **hp)  # type: ignore[arg-type]
+                for hp in sets.values()
+            ]
+        )
+        t0 = time.perf_counter()
+        out = train_sweep(env, configs, keys, n_episodes=n_episodes)
+        success = np.asarray(score(out.state.q), np.float64)
+        wall = time.perf_counter() - t0
+        for (name, hp), p, steps in zip(
+            sets.items(), success, np.asarray(out.steps_done), strict=True
+        ):
+            rows.append(
+                {
+                    "map": map_name,
+                    "episodes": n_episodes,
+                    "planner": planner,
+                    "hyperparameters": name,
+                    **hp,
+                    "seeds": n_seeds,
+                    "optimum": optimum,
+                    "success_mean": float(p.mean()),
+                    "success_sd": float(p.std(ddof=1)),
+                    "success_p10": float(np.percentile(p, 10)),
+                    "ratio": float(p.mean() / optimum),
+                    "at_95": float(np.mean(p >= 0.95 * optimum)),
+                    "steps_mean": float(steps.mean()),
+                    "seconds_all_sets": wall,
+                }
+            )
+            print(_fl_line(rows[-1]), flush=True)
+    return rows
+
+
+def _fl_line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['map']} {PLANNER_LABELS[r['planner']]} [{r['hyperparameters']}]: "
+        f"{r['success_mean']:.3f} ± {r['success_sd']:.3f} = {r['ratio']:.3f} of {r['optimum']:.3f}"
+    )
+
+
+def frozenlake_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of ``frozenlake_table`` rows."""
+    head = (
+        "| map | episodes | planner | hyperparameters | success (mean ± sd) | p10 | "
+        "mean / optimum | seeds ≥ 0.95 opt |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['map']} | {r['episodes']} | {PLANNER_LABELS[r['planner']]} | "
+            f"{r['hyperparameters']} | {r['success_mean']:.3f} ± {r['success_sd']:.3f} | "
+            f"{r['success_p10']:.3f} | {r['ratio']:.3f} | {r['at_95']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``sweeping`` command."""
+    parser.add_argument(
+        "--experiment",
+        choices=["example84", "frozenlake"],
+        default="example84",
+        help="Sutton & Barto Example 8.4 (default) or the FrozenLake planner table",
+    )
+    parser.add_argument("--seeds", type=int, default=20, help="seeds per point (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="root PRNG seed")
+    parser.add_argument(
+        "--planners",
+        nargs="+",
+        choices=list(PLANNER_LABELS),
+        default=None,
+        help="default: sample sweeping (example84); sample expected sweeping (frozenlake)",
+    )
+    parser.add_argument(
+        "--scales", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="example84: maze scales k"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, default=1_000_000, help="example84: real-step cap per seed"
+    )
+    parser.add_argument("--map", default="4x4", dest="map_name", help="frozenlake: 4x4 or 8x8")
+    parser.add_argument("--episodes", type=int, default=300, help="frozenlake: episodes per seed")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "sweeping", help="output folder")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the chosen experiment; print a markdown table; write JSON (and the Example 8.4 PNG)."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.experiment == "example84":
+        planners = args.planners or ["sample", "sweeping"]
+        rows = example_8_4(
+            args.scales, planners, args.seeds, seed=args.seed, max_steps=args.max_steps
+        )
+        table = example_8_4_markdown(rows)
+        (args.out / "example84.json").write_text(json.dumps(rows, indent=1))
+        from dynaq_jax.plotting import plot_updates_vs_states
+
+        plot = {
+            PLANNER_LABELS[p]: (
+                [r["states"] for r in rows if r["planner"] == p],
+                [r["updates_mean"] for r in rows if r["planner"] == p],
+                [r["updates_sd"] for r in rows if r["planner"] == p],
+            )
+            for p in planners
+        }
+        png = plot_updates_vs_states(
+            plot, args.out / "example84.png", title="Example 8.4: updates until optimal"
+        )
+        print(table)
+        print(f"wrote {args.out / 'example84.json'} and {png}")
+    else:
+        planners = args.planners or ["sample", "expected", "sweeping"]
+        rows = frozenlake_table(args.map_name, args.episodes, args.seeds, planners, seed=args.seed)
+        name = f"frozenlake_{args.map_name}_{args.episodes}.json"
+        (args.out / name).write_text(json.dumps(rows, indent=1))
+        print(frozenlake_markdown(rows))
+        print(f"wrote {args.out / name}")
+    return 0
+
+
+__all__ = [
+    "HYPERPARAMETERS",
+    "PLANNER_LABELS",
+    "UpdatesResult",
+    "add_arguments",
+    "counted_step",
+    "example_8_4",
+    "example_8_4_markdown",
+    "example_config",
+    "free_states",
+    "frozenlake_markdown",
+    "frozenlake_table",
+    "goal_states",
+    "greedy_reaches_goal",
+    "main",
+    "shortest_path_length",
+    "updates_until_optimal",
+]

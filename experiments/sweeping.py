@@ -1,0 +1,19 @@
+"""Planners beyond Dyna-Q: Sutton & Barto Example 8.4 and the FrozenLake planner table.
+
+The protocol and its outputs live in ``dynaq_jax.sweeping_experiment`` (``example_8_4``,
+``frozenlake_table``); this script is its command line (``dynaq-jax sweeping`` takes the same
+options).
+
+    python experiments/sweeping.py                       # Example 8.4, k = 1..5 -> runs/sweeping/
+    python experiments/sweeping.py --experiment frozenlake --map 4x4 --episodes 300 --seeds 100
+    python experiments/sweeping.py --help
+"""
+
+import argparse
+
+from dynaq_jax.sweeping_experiment import add_arguments, main
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    add_arguments(parser)
+    raise SystemExit(main(parser.parse_args()))
