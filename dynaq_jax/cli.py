@@ -7,6 +7,7 @@ Subcommands (``dynaq-jax SUBCOMMAND --help`` for the options):
 - ``maze``: Sutton & Barto Figure 8.2 (Dyna maze, n = 0, 5, 50);
 - ``blocking`` and ``shortcut``: Figures 8.4 and 8.5 (Dyna-Q against Dyna-Q+);
 - ``bench``: the benchmark against the seed notebook's NumPy loop (``dynaq_jax.bench``).
+- ``sweeping``: Example 8.4 and the planners on FrozenLake (``dynaq_jax.sweeping_experiment``).
 
 Each writes metrics (npz and CSV), ``summary.json`` and PNG plots to ``--out`` (default
 ``runs/<subcommand>``) and prints a compact summary. The defaults are the published protocols
@@ -310,6 +311,23 @@ def _add_bench(sub: Any) -> None:
     p.set_defaults(handler=_run_bench)
 
 
+def _add_sweeping(sub: Any) -> None:
+    from dynaq_jax import sweeping_experiment
+
+    p = sub.add_parser(
+        "sweeping",
+        help="Example 8.4 (prioritized sweeping vs Dyna-Q) and the planners on FrozenLake",
+        description=(
+            "Sutton & Barto Example 8.4: updates each planner needs until its greedy path is "
+            "near-optimal on the Dyna maze scaled by k; or each planner's exact success "
+            "probability on FrozenLake under the notebook's budget (--experiment frozenlake)."
+        ),
+        formatter_class=_Formatter,
+    )
+    sweeping_experiment.add_arguments(p)
+    p.set_defaults(handler=_run_sweeping)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``dynaq-jax`` argument parser with its subcommands."""
     parser = argparse.ArgumentParser(
@@ -330,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_changing(sub, ex.BLOCKING_MAZE)
     _add_changing(sub, ex.SHORTCUT_MAZE)
     _add_bench(sub)
+    _add_sweeping(sub)
     return parser
 
 
@@ -400,6 +419,12 @@ def _run_changing(args: argparse.Namespace) -> int:
     files = ex.write_changing_maze(result, args.out, command=_command(args))
     _report(ex.format_changing_maze(ex.summarize_changing_maze(result)), files, args.out)
     return 0
+
+
+def _run_sweeping(args: argparse.Namespace) -> int:
+    from dynaq_jax import sweeping_experiment
+
+    return int(sweeping_experiment.main(args))
 
 
 def _run_bench(args: argparse.Namespace) -> int:

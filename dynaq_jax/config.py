@@ -72,7 +72,8 @@ class DynaQConfig:
         planner: how the ``planning_steps`` simulated updates are made (static; see
             ``dynaq_jax.planners``): ``"sample"`` (Dyna-Q: a uniform tried pair, a sampled ``s'``,
             an ``alpha`` step), ``"expected"`` (a uniform tried pair, the full backup
-            ``Q[s,a] = R[s,a] + gamma sum_s' T[s,a,s'] (1 - terminal[s']) max Q[s']``) or
+            ``Q[s,a] = R_hat[s,a] + gamma sum_s' T[s,a,s'] (1 - terminal[s']) max Q[s']``,
+            ``R_hat`` the de-biased reward model ``planners.reward_estimate``) or
             ``"sweeping"`` (prioritized sweeping, Sutton & Barto 8.4: up to ``n`` pops of the
             pair of largest priority, then its predecessors' priorities; the real transition
             enters the queue instead of a direct update). ``kappa > 0`` needs ``"sample"``.

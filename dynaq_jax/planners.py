@@ -35,7 +35,7 @@ seen for the first time bootstraps from its old value 0; planning corrects it.)
 
 Bit-reproducibility follows ``planning.py``: every product that feeds a sum passes through
 ``model.rounded`` (``q_target``, ``td_step``, ``expected_value``, the sweep's target increments),
-and sums over states are taken in a fixed order (``pairwise_sum``): jit, eager and any ``vmap``
+and sums over states are taken in a fixed order (``row_sum``): jit, eager and any ``vmap``
 batch size give the same bits.
 """
 
@@ -57,13 +57,15 @@ def bootstrap_values(q: QTable, terminal: Bool[Array, " S"]) -> Values:
     return jnp.where(terminal, 0.0, jnp.max(q, axis=-1))
 
 
-def pairwise_sum(x: Float[Array, "*N S"]) -> Float[Array, "*N"]:
-    """``sum_j x[..., j]`` in a fixed order: zero-pad to a power of two, then add the two halves
-    until one element is left.
+def row_sum(x: Float[Array, "*N S"]) -> Float[Array, "*N"]:
+    """``sum_j x[..., j]`` in a fixed order: zero-pad the last axis to a power of two, then add
+    its two halves until one element is left.
 
-    ``jnp.sum`` leaves the order of the additions to the compiler, which picks a different one
-    for a fused reduction inside ``jit`` than for an eager call; elementwise additions it may not
-    reorder, so this sum has the same bits eagerly, under ``jit`` and under ``vmap``.
+    ``jnp.sum`` leaves the order of the additions to the compiler, which picks a different one for
+    a fused reduction inside ``jit`` than for an eager call; elementwise additions it may not
+    reorder, so this sum has the same bits eagerly, under ``jit`` and under ``vmap``. (The last
+    element of ``model.prefix_sum`` is deterministic too, but computes every prefix: at ``S = 64``
+    it is about 8x slower, and the count model's sweeps take one such sum per real step.)
     """
     n = x.shape[-1]
     width = 1 << max(n - 1, 0).bit_length()
@@ -87,16 +89,16 @@ def first_argmax(x: Float[Array, "*N M"]) -> Int[Array, "*N"]:
 
 def count_probs(t_c: Float[Array, "*N S"]) -> Float[Array, "*N S"]:
     """``T = T_c / sum_s' T_c`` row by row, as ``model.transition_probs_from_counts`` but with the
-    row sums taken by ``pairwise_sum`` (the same bits eagerly, under ``jit`` and ``vmap``)."""
-    return t_c / pairwise_sum(t_c)[..., None]
+    row sums taken by ``row_sum`` (the same bits eagerly, under ``jit`` and ``vmap``)."""
+    return t_c / row_sum(t_c)[..., None]
 
 
 def expected_value(
     probs: Float[Array, "*N S"], v: Values, zero: Int[Array, ""]
 ) -> Float[Array, "*N"]:
     """``sum_s' T[s'] v[s']`` along the last axis: each product ``rounded`` (``zero`` is
-    ``model.runtime_zero(step)``), the sum by ``pairwise_sum``."""
-    return pairwise_sum(rounded(probs * v, zero))
+    ``model.runtime_zero(step)``), the sum by ``row_sum``."""
+    return row_sum(rounded(probs * v, zero))
 
 
 def reward_estimate(state: DynaQState, config: DynaQConfig) -> Float[Array, "S A"]:
@@ -368,10 +370,10 @@ __all__ = [
     "model_errors",
     "model_targets",
     "optimistic_value",
-    "pairwise_sum",
     "plan_expected",
     "queue_pair",
     "reward_estimate",
+    "row_sum",
     "run_planner",
     "sweep",
 ]

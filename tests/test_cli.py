@@ -340,3 +340,14 @@ def test_bench_hands_over(
     defaults = cli.build_parser().parse_args(["bench"])
     assert defaults.quick is False and defaults.out == Path("runs/bench")
     assert defaults.seeds is None  # the benchmark resolves its default seed counts itself
+
+
+def test_sweeping_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``dynaq-jax sweeping`` (Example 8.4) at a tiny size: it runs and writes its outputs."""
+    out = tmp_path / "sweeping"
+    code, _, _ = run_main(
+        ["sweeping", "--scales", "1", "--seeds", "2", "--max-steps", "3000", "--out", str(out)],
+        capsys,
+    )
+    assert code == 0
+    assert any(out.iterdir())

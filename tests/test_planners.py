@@ -1,5 +1,25 @@
 """Tests of the planners beyond Dyna-Q (``dynaq_jax.planners``) and their config fields.
 
+What each test guards:
+- ``test_config_rejects`` / ``test_config_round_trip_and_pytree``: the new fields are validated
+  (``ValueError`` naming the field), survive ``to_dict``/``from_dict``, and are leaves (``theta``,
+  ``optimism``) or static (``planner``).
+- ``test_sample_planner_unchanged``: with the default planner ``model_update`` leaves ``Q`` and the
+  queue alone and ``plan`` is still ``simulate`` + ``q_updates``, bit for bit, whatever ``theta``.
+- ``test_model_targets_match_numpy`` / ``test_expected_update_is_the_full_backup``: the backup
+  ``R_hat + gamma sum_s' T (1 - terminal) max Q`` against float64 NumPy, and the expected planner
+  replaces each drawn pair by it, in order.
+- ``test_sweeping_converges_to_value_iteration``: prioritized sweeping (alpha 1) on a known
+  deterministic model empties its queue at the value-iteration fixpoint, within
+  ``theta / (1 - gamma)``.
+- ``test_priorities_never_negative``: priorities stay finite, ``>= 0``, and only tried pairs queue.
+- ``test_theta_above_every_priority_changes_nothing``: then a sweep is the identity.
+- ``test_optimism_values_untried_pairs_of_seen_states``: R-max values land exactly where they
+  should, and nowhere with ``optimism = 0``.
+- ``test_jit_eager_vmap_agree`` / ``test_train_seeds_equals_train_for_sweeping``: bit-identical
+  results under vmap, jit and eager, and in the compiled training loop.
+- the rest: Example 8.4's update count, shortest path and greedy-path check.
+
 Shapes are fixed (``S = 5`` states, ``A = 3`` actions) and the static config fields are shared, so
 each jitted function compiles once per planner and model; hypothesis varies only data and leaves.
 """
@@ -17,14 +37,10 @@ from hypothesis.extra import numpy as hnp
 import dynaq_jax as dq
 from dynaq_jax import planners
 from dynaq_jax.agent import _step
+from dynaq_jax.experiments import shortest_path_length
 from dynaq_jax.model import runtime_zero
 from dynaq_jax.planning import q_updates, simulate
-from dynaq_jax.sweeping_experiment import (
-    counted_step,
-    goal_states,
-    greedy_reaches_goal,
-    shortest_path_length,
-)
+from dynaq_jax.sweeping_experiment import counted_step, goal_states, greedy_reaches_goal
 from tests.conftest import A, S, assert_trees_identical, f32
 
 FEW = settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.too_slow])
