@@ -10,6 +10,13 @@ options).
 """
 
 import argparse
+import sys
+from pathlib import Path
+
+try:
+    import dynaq_jax  # noqa: F401
+except ImportError:  # a source checkout that is not installed: use the package next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynaq_jax.sweeping_experiment import add_arguments, main
 
