@@ -11,7 +11,13 @@ from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.checks import check_finite, check_flag, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import runtime_zero, smooth_reward, transition_probs_from_counts
+from dynaq_jax.model import (
+    expand_counts,
+    outcome_slot,
+    runtime_zero,
+    smooth_reward,
+    transition_probs_from_counts,
+)
 from dynaq_jax.planners import after_model_update
 from dynaq_jax.planning import plan_impl, q_target, td_step
 from dynaq_jax.state import DynaQState
@@ -125,9 +131,20 @@ def _model_update(
     a = jnp.asarray(a, jnp.int32)
     s_next = jnp.asarray(s_next, jnp.int32)
     r = jnp.asarray(r, jnp.float32)
-    t_c = state.t_c.at[s, a, s_next].add(on.astype(jnp.float32))
-    # running sums along s': every entry j >= s' gains the same 1 (an O(S) row update)
-    tail = (jnp.arange(state.t_c.shape[-1]) >= s_next) & on
+    outcomes, dropped = state.outcomes, state.dropped
+    if config.outcome_slots:
+        # compact model: count s' in its slot (or the first empty one); none left: drop, count it
+        slot = outcome_slot(state.t_c[s, a], state.outcomes[s, a], s_next)
+        fits = slot < config.outcome_slots
+        on_cell = on & fits
+        cell = jnp.where(on_cell, slot, config.outcome_slots)  # out of range: written nowhere
+        outcomes = outcomes.at[s, a, cell].set(s_next, mode="drop")
+        dropped = dropped + (on & ~fits).astype(jnp.int32)
+    else:
+        cell, on_cell = s_next, on
+    t_c = state.t_c.at[s, a, cell].add(on_cell.astype(jnp.float32), mode="drop")
+    # running sums along the last axis: every entry j >= cell gains the same 1 (an O(S) row update)
+    tail = (jnp.arange(state.t_c.shape[-1]) >= cell) & on_cell
     t_c_cum = state.t_c_cum.at[s, a].add(tail.astype(jnp.float32))
     if config.model == "count":
         smoothed = smooth_reward(state.r[s, a], r, config.learning_rate, runtime_zero(state.step))
@@ -157,6 +174,7 @@ def _model_update(
     learned = state._replace(
         t_c=t_c,
         t_c_cum=t_c_cum,
+        outcomes=outcomes,
         r=r_tab,
         terminal=terminal,
         next_state=next_state,
@@ -165,6 +183,7 @@ def _model_update(
         pairs=pairs,
         n_pairs=state.n_pairs + n_new,
         step=state.step + on.astype(jnp.int32),
+        dropped=dropped,
     )
     return after_model_update(learned, s, a, s_next, config, on)
 
@@ -181,7 +200,9 @@ def model_update(
     """Learn the model from one real transition.
 
     ``T_c[s,a,s'] += 1`` (that cell only; its running sums ``t_c_cum[s,a,j] += 1`` for
-    ``j >= s'``); count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
+    ``j >= s'``; compact model: the cell is the slot ``k`` holding ``s'``, or the first empty slot,
+    which then holds ``s'``; with no such slot ``dropped += 1`` and ``T_c`` is unchanged);
+    count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
     deterministic model ``R[s,a] = r`` and ``next_state[s,a] = s'``; ``terminal[s'] |= terminated``;
     ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
     on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``. Then
@@ -238,8 +259,17 @@ def step(
 
 
 def transition_probs(state: DynaQState) -> Probs:
-    """The count model's transition probabilities ``T = T_c / sum_s' T_c`` (rows sum to 1)."""
-    return transition_probs_from_counts(state.t_c)
+    """The count model's transition probabilities ``T = T_c / sum_s' T_c`` (rows sum to 1).
+
+    Compact model (``outcome_slots > 0``): ``T[s,a,s'] = sum_k t_c[s,a,k] [outcomes[s,a,k] = s']
+    / sum_k t_c[s,a,k]`` (what planning samples from), ``1 / S`` for a pair never tried.
+    Shape ``[..., S, A, S]`` either way.
+    """
+    if state.outcomes.shape[-1] == 0:
+        return transition_probs_from_counts(state.t_c)
+    counts = expand_counts(state.t_c, state.outcomes, state.n_states, 0.0)
+    total = jnp.sum(counts, axis=-1, keepdims=True)
+    return jnp.where(total > 0, counts / jnp.maximum(total, 1.0), 1.0 / state.n_states)
 
 
 def greedy_policy(state: DynaQState) -> Policy:

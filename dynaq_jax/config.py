@@ -4,8 +4,8 @@
 (``learning_rate``, ``discount``, ``epsilon``, ``kappa``, ``theta``, ``optimism``) are its
 *leaves*: they may be Python floats or arrays, so a sweep stacks many configs
 (``DynaQConfig.stack``) and ``vmap``s over them. The structural fields (``planning_steps``,
-``model``, ``t_c_prior``, ``planner``) are *static*: they change shapes or code paths, so a
-different value compiles a different program.
+``model``, ``t_c_prior``, ``planner``, ``outcome_slots``) are *static*: they change shapes or code
+paths, so a different value compiles a different program.
 """
 
 import dataclasses
@@ -25,7 +25,7 @@ PLANNER_KINDS: tuple[str, ...] = ("sample", "expected", "sweeping")
 Leaf = float | Float[Array, "..."]
 
 _LEAVES = ("learning_rate", "discount", "epsilon", "kappa", "theta", "optimism")
-_STATIC = ("planning_steps", "model", "t_c_prior", "planner")
+_STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots")
 
 
 def _is_concrete(value: object) -> bool:
@@ -83,6 +83,15 @@ class DynaQConfig:
             off): every untried action of a state seen in the real world is valued
             ``r_max / (1 - gamma)`` until it is tried; ``>= 0``, needs ``discount < 1`` and
             ``kappa = 0``.
+        outcome_slots: how the counts ``T_c`` are stored (static). ``0``: densely, ``[S, A, S]``
+            (the notes' model; ``2 * 4 * S * A * S`` bytes per agent with its running sums).
+            ``K > 0``: the *compact* model, ``K`` outcome slots per pair ``[S, A, K]``, each
+            holding one observed ``s'`` and its count, filled in order of first observation.
+            Exact for environments where every pair has at most ``K`` distinct outcomes (``1``
+            for deterministic ones such as Taxi, ``3`` for slippery FrozenLake); a transition to a
+            ``(K + 1)``-th outcome is not stored and is counted in ``DynaQState.dropped`` (the
+            trainers warn). The compact model plans with ``T = counts / visits`` over the
+            observed outcomes: the prior's mass on unobserved states is not represented.
     """
 
     learning_rate: Leaf = 0.1
@@ -95,6 +104,7 @@ class DynaQConfig:
     planner: PlannerKind = "sample"
     theta: Leaf = 1e-4
     optimism: Leaf = 0.0
+    outcome_slots: int = 0
 
     def __post_init__(self) -> None:
         _check_leaf("learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
@@ -125,6 +135,10 @@ class DynaQConfig:
                 "DynaQConfig.planning_steps must be >= 1 with planner='sweeping' (the real "
                 "transition is applied through the queue), got 0"
             )
+        slots = self.outcome_slots
+        if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 0:
+            raise ValueError(f"DynaQConfig.outcome_slots must be an int >= 0, got {slots!r}")
+        object.__setattr__(self, "outcome_slots", int(slots))
         _check_leaf("theta", self.theta, 0.0, float("inf"), lo_open=False)
         _check_leaf("optimism", self.optimism, 0.0, float("inf"), lo_open=False)
         self._check_combinations()

@@ -33,7 +33,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.agent import _act, _step
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.state import DynaQState, init
+from dynaq_jax.state import DynaQState, dropped_message, init
 from dynaq_jax.train import EpisodeMetrics, TrainResult
 from dynaq_jax.types import Key
 
@@ -314,10 +314,18 @@ def train(
         sp = _discrete_spaces(where, label, gym_env.observation_space, gym_env.action_space)
         if limit is not None and not owned:
             _warn_if_env_truncates_first(where, label, _env_time_limit(gym_env), limit)
-        return _run_single(gym_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+        result = _run_single(gym_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+        _warn_dropped("gym_loop.train", result, config)
+        return result
     finally:
         if owned:
             gym_env.close()
+
+
+def _warn_dropped(where: str, result: TrainResult, config: DynaQConfig) -> None:
+    message = dropped_message(where, result.state, config.outcome_slots)
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _run_single(
@@ -471,7 +479,9 @@ def train_vector(
     )
     if limit is not None:
         _warn_if_env_truncates_first(where, label, _vector_time_limit(vec_env), limit)
-    return _run_vector(vec_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+    result = _run_vector(vec_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+    _warn_dropped("gym_loop.train_vector", result, config)
+    return result
 
 
 def _run_vector(

@@ -2,7 +2,7 @@
 
 ``save(path, state, config, metrics)`` writes a zip archive that ``numpy.load`` can also read:
 
-- ``metadata.json``: format name (``"dynaq-jax"``) and version (``1``), the library version,
+- ``metadata.json``: format name (``"dynaq-jax"``) and version (``2``), the library version,
   ``config.to_dict()``, ``n_states``, ``n_actions``, the batch shape, and for every array its
   dtype, shape and the SHA-256 digest of its bytes;
 - ``state/<field>.npy``: one array per ``DynaQState`` field, each of shape ``[*B, *shape]`` where
@@ -41,8 +41,12 @@ from dynaq_jax.state import DynaQState, init
 FORMAT_NAME = "dynaq-jax"
 """The ``format`` entry of every file's metadata."""
 
-FORMAT_VERSION = 1
-"""The newest file format version this module writes and reads."""
+FORMAT_VERSION = 2
+"""The newest file format version this module writes and reads. Version 2 added the state fields
+``outcomes`` and ``dropped`` (the compact model); a version-1 file is read as a dense-model state
+with ``outcomes`` empty and ``dropped = 0``."""
+
+_ADDED_IN_V2 = ("outcomes", "dropped")
 
 _METADATA = "metadata.json"
 _STATE = "state/"
@@ -472,12 +476,16 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             raise DynaQFileError(path, f"unexpected archive member {member!r}")
     state_meta: dict[str, Any] = meta["state"]
     in_archive = _names(members, _STATE)
+    # version 1 predates these fields; their dense-model values are known (empty, zero)
+    implied = {f: specs.pop(f) for f in _ADDED_IN_V2} if meta["format_version"] < 2 else {}
     missing = [f for f in specs if f not in state_meta or f not in in_archive]
     if missing:
         raise DynaQFileError(
             path, f"missing state array(s) {', '.join(map(repr, missing))} (DynaQState field(s))"
         )
     extra = [n for n in dict.fromkeys([*state_meta, *in_archive]) if n not in specs]
+    if implied and config.outcome_slots:
+        raise DynaQFileError(path, "a version-1 file cannot hold a compact-model state")
     if extra:
         raise DynaQFileError(
             path,
@@ -511,6 +519,8 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             raise DynaQFileError(path, f"{label} has dtype {dtype}, expected {spec.dtype}")
         arr = _checked_array(path, zf, _STATE + f, label, state_meta[f])
         fields[f] = jnp.asarray(arr.astype(spec.dtype, copy=False))
+    for f, spec in implied.items():
+        fields[f] = jnp.zeros(batch + tuple(spec.shape), spec.dtype)
 
     metrics: dict[str, npt.NDArray[Any]] | None = None
     if metric_meta is not None:

@@ -18,6 +18,32 @@ def transition_probs_from_counts(t_c: Counts) -> Probs:
     return t_c / jnp.sum(t_c, axis=-1, keepdims=True)
 
 
+def outcome_slot(
+    counts: Float[Array, " K"], outcomes: Int[Array, " K"], s_next: Int[Array, ""]
+) -> Int[Array, ""]:
+    """The compact model's slot for ``s'`` in one pair's row: the slot holding ``s'``
+    (``counts[k] > 0`` and ``outcomes[k] = s'``), else the first empty slot (``counts[k] = 0``),
+    else ``K`` (all slots hold other outcomes: the transition does not fit).
+
+    Slots fill in order of first observation, so the held ones are a prefix and
+    ``min(held slot, first empty slot)`` is the answer.
+    """
+    k = counts.shape[-1]
+    idx = jnp.arange(k, dtype=jnp.int32)
+    held = (counts > 0) & (outcomes == s_next)
+    usable = held | (counts == 0)
+    return jnp.min(jnp.where(usable, idx, k)).astype(jnp.int32)
+
+
+def expand_counts(
+    t_c: Float[Array, "*B K"], outcomes: Int[Array, "*B K"], n_states: int, prior: float
+) -> Float[Array, "*B S"]:
+    """The compact model's counts as the dense ``T_c``: ``prior + sum_k t_c[k] [outcomes[k] = s']``
+    for every ``s'`` (what the dense model holds after the same transitions, up to rounding)."""
+    hit = outcomes[..., None] == jnp.arange(n_states, dtype=outcomes.dtype)
+    return prior + jnp.sum(jnp.where(hit, t_c[..., None], 0.0), axis=-2)
+
+
 def runtime_zero(step: Int[Array, "*B"]) -> Int[Array, "*B"]:
     """``step >> 31``: zero for any step count, but a value the compiler cannot know."""
     return jnp.right_shift(jnp.asarray(step, jnp.int32), 31)
@@ -91,13 +117,15 @@ def sample_from_cumulative_counts(
     The counts are integers, so ``cum`` is exact and the draw is bit-reproducible.
     """
     n_s = cum.shape[-1]
-    cdf = cum + prior * jnp.arange(1, n_s + 1, dtype=jnp.float32)
+    cdf = cum + prior * jnp.arange(1, n_s + 1, dtype=jnp.float32) if prior else cum
     target = u * cdf[..., -1]
     idx = jnp.sum(cdf <= target[..., None], axis=-1, dtype=jnp.int32)
     return jnp.minimum(idx, n_s - 1)
 
 
 __all__ = [
+    "expand_counts",
+    "outcome_slot",
     "prefix_sum",
     "rounded",
     "runtime_zero",

@@ -15,7 +15,8 @@ are made; ``planning.plan_impl`` dispatches here for every planner but ``"sample
   masks the seeds whose queue ran dry). The real transition is not applied directly:
   ``model_update`` queues ``(s, a)`` with its model error, and the pops apply the updates. The
   predecessors of ``s`` are the pairs ``(sb, ab)`` the model predicts to lead to ``s``: count
-  model ``T_c[sb, ab, s] > t_c_prior`` (a real transition into ``s`` was seen), deterministic
+  model ``T_c[sb, ab, s] > t_c_prior`` (a real transition into ``s`` was seen; compact model: a
+  slot of ``(sb, ab)`` holds ``s``), deterministic
   model ``next_state[sb, ab] = s``. Deterministic model: the book's box, ``alpha``-weighted sample
   updates with the last ``s'``. Count model: the book's extension to stochastic environments, the
   expected update over ``T`` (a full backup, as ``"expected"``).
@@ -93,6 +94,12 @@ def count_probs(t_c: Float[Array, "*N S"]) -> Float[Array, "*N S"]:
     return t_c / row_sum(t_c)[..., None]
 
 
+def slot_probs(t_c: Float[Array, "*N K"]) -> Float[Array, "*N K"]:
+    """The compact model's ``T = t_c / sum_k t_c`` over a pair's outcome slots (integer counts,
+    no prior; an untried pair's row is all zeros), row sums by ``row_sum``."""
+    return t_c / jnp.maximum(row_sum(t_c), 1.0)[..., None]
+
+
 def expected_value(
     probs: Float[Array, "*N S"], v: Values, zero: Int[Array, ""]
 ) -> Float[Array, "*N"]:
@@ -124,6 +131,10 @@ def _next_values(
     """``sum_s' T[s,a,s'] v[s']`` for the flat pairs ``sa = s * A + a`` (deterministic model:
     ``v[next_state[s,a]]``)."""
     n_s = state.q.shape[-2]
+    k = config.outcome_slots
+    if config.model == "count" and k:
+        rows = slot_probs(state.t_c.reshape(-1, k)[sa])
+        return expected_value(rows, v[state.outcomes.reshape(-1, k)[sa]], zero)
     if config.model == "count":
         rows = count_probs(state.t_c.reshape(-1, n_s)[sa])
         return expected_value(rows, v, zero)
@@ -147,7 +158,9 @@ def model_targets(state: DynaQState, q: QTable, config: DynaQConfig) -> Float[Ar
     """
     zero = runtime_zero(state.step)
     v = bootstrap_values(q, state.terminal)
-    if config.model == "count":
+    if config.model == "count" and config.outcome_slots:
+        e = expected_value(slot_probs(state.t_c), v[state.outcomes], zero)
+    elif config.model == "count":
         e = expected_value(count_probs(state.t_c), v, zero)
     else:
         e = v[state.next_state]
@@ -239,7 +252,8 @@ def sweep(
     on = jnp.asarray(True) if active is None else active
     zero = runtime_zero(state.step)
     count = config.model == "count"
-    probs = count_probs(state.t_c) if count else None
+    compact = config.outcome_slots > 0
+    probs = None if not count else slot_probs(state.t_c) if compact else count_probs(state.t_c)
     start = _Sweep(
         q=state.q,
         priority=state.priority,
@@ -264,12 +278,17 @@ def sweep(
         q = q_flat.at[idx].set(q_new).reshape(n_s, n_a)
         v_s = jnp.where(state.terminal[s], 0.0, jnp.max(q[s]))
         dv = jnp.where(go, rounded(config.discount * (v_s - c.v[s]), zero), 0.0)
-        if probs is not None:
+        if probs is not None and compact:  # T[:, :, s]: at most one slot of a pair holds s
+            held = (state.outcomes == s) & (state.t_c > 0)
+            targets = c.targets + rounded(jnp.sum(jnp.where(held, probs, 0.0), -1) * dv, zero)
+        elif probs is not None:
             targets = c.targets + rounded(probs[:, :, s] * dv, zero)
         else:
             targets = c.targets + jnp.where(state.next_state == s, dv, 0.0)
         err = jnp.abs(targets - q)
-        if count:
+        if count and compact:
+            pred = jnp.any((state.outcomes == s) & (state.t_c > 0), axis=-1)
+        elif count:
             pred = state.t_c[:, :, s] > config.t_c_prior
         else:  # the pairs the model predicts to lead to s (no need to touch T_c)
             pred = (state.next_state == s) & (state.visits > 0)
@@ -375,5 +394,6 @@ __all__ = [
     "reward_estimate",
     "row_sum",
     "run_planner",
+    "slot_probs",
     "sweep",
 ]

@@ -67,8 +67,9 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     """Draw ``config.planning_steps`` simulated transitions from the model.
 
     ``(s, a) = pairs[floor(u_1 * n_pairs)]`` (uniform over the distinct pairs tried);
-    count model ``s' ~ T[s, a, :]`` by inverse CDF with ``u_2``, deterministic model
-    ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(tau)`` (Dyna-Q+ bonus, zero when
+    count model ``s' ~ T[s, a, :]`` by inverse CDF with ``u_2`` (compact model: a slot ``k`` with
+    probability ``t_c[s,a,k] / sum_k t_c[s,a,k]``, then ``s' = outcomes[s,a,k]``), deterministic
+    model ``s' = next_state[s, a]``; ``r = R[s, a] + kappa * sqrt(tau)`` (Dyna-Q+ bonus, zero when
     ``kappa = 0``) with ``tau = step - 1 - last_visit[s, a]`` the real steps since ``(s, a)`` was
     last tried (0 right after it); an untried action of a visited state (Dyna-Q+ only) leads to
     ``s' = s`` with ``R = 0``; the update bootstraps from ``s'`` unless ``terminal[s']``.
@@ -79,7 +80,12 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     idx = jnp.floor(u[0] * state.n_pairs).astype(jnp.int32)
     sa = state.pairs[jnp.minimum(idx, state.pairs.shape[0] - 1)]
     s = sa // n_a
-    if config.model == "count":
+    if config.model == "count" and config.outcome_slots:
+        k = config.outcome_slots
+        rows = state.t_c_cum.reshape(n_s * n_a, k)[sa]
+        slot = sample_from_cumulative_counts(rows, u[1], 0.0)
+        s_model = state.outcomes.reshape(n_s * n_a * k)[sa * k + slot]
+    elif config.model == "count":
         rows = state.t_c_cum.reshape(n_s * n_a, n_s)[sa]
         s_model = sample_from_cumulative_counts(rows, u[1], config.t_c_prior)
     else:

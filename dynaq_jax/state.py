@@ -16,12 +16,19 @@ class DynaQState(NamedTuple):
 
     Attributes:
         q: action values ``Q[s, a]``.
-        t_c: transition counts ``T_c[s, a, s']``, initialised to ``config.t_c_prior``; each real
-            transition adds exactly 1 to one cell.
-        t_c_cum: the counts' running sums along ``s'``: ``t_c_cum[s, a, j] = sum_{i <= j}
-            (T_c[s, a, i] - t_c_prior)`` (integers). Planning samples ``s' ~ T[s, a, :]`` by
-            comparing a uniform with this row (``cdf_j = t_c_cum[s, a, j] + prior * (j + 1)``):
-            no prefix sum per draw, which made sampling 3x faster, for twice the count memory.
+        t_c: transition counts. Dense (``config.outcome_slots = 0``): ``T_c[s, a, s']``, shape
+            ``[S, A, S]``, initialised to ``config.t_c_prior``. Compact (``outcome_slots = K``):
+            ``[S, A, K]``, the count of the ``s'`` stored in slot ``k`` (``outcomes[s, a, k]``),
+            initialised to 0. Either way each real transition adds exactly 1 to one cell (or, in
+            the compact model, to none when all ``K`` slots hold other outcomes: ``dropped``).
+        t_c_cum: the counts' running sums along the last axis: ``t_c_cum[s, a, j] = sum_{i <= j}
+            (t_c[s, a, i] - prior)`` (integers; ``prior`` is ``t_c_prior`` dense, 0 compact).
+            Planning samples ``s' ~ T[s, a, :]`` by comparing a uniform with this row (dense:
+            ``cdf_j = t_c_cum[s, a, j] + prior * (j + 1)``): no prefix sum per draw, which made
+            sampling 3x faster, for twice the count memory.
+        outcomes: compact model only: ``outcomes[s, a, k]`` is the ``s'`` counted in slot ``k``
+            (meaningful where ``t_c[s, a, k] > 0``; slots fill in order of first observation).
+            Shape ``[S, A, K]``; ``[0]`` (empty) for the dense model.
         r: reward model ``R[s, a]``: smoothed ``(1 - alpha) R + alpha r`` for the count model, the
             last reward seen for the deterministic model.
         terminal: ``terminal[s']`` is true once a real transition into ``s'`` terminated; planning
@@ -38,11 +45,15 @@ class DynaQState(NamedTuple):
         step: real transitions seen so far.
         priority: prioritized sweeping's queue as a dense array: ``priority[s, a] > 0`` is the
             priority of a queued pair, ``0`` not queued (only ``planner="sweeping"`` uses it).
+        dropped: compact model: real transitions not stored in ``t_c`` because their pair's
+            ``K`` slots all held other outcomes (always 0 for the dense model, and for the
+            compact one when ``K`` is at least the number of outcomes of every pair).
     """
 
     q: QTable
     t_c: Counts
     t_c_cum: Counts
+    outcomes: Int[Array, "..."]
     r: RewardTable
     terminal: Bool[Array, " S"]
     next_state: Int[Array, "S A"]
@@ -52,6 +63,7 @@ class DynaQState(NamedTuple):
     n_pairs: Int[Array, ""]
     step: Int[Array, ""]
     priority: Float[Array, "S A"]
+    dropped: Int[Array, ""]
 
     @property
     def n_states(self) -> int:
@@ -71,20 +83,30 @@ def _check_size(name: str, value: object) -> int:
 
 
 def init(n_states: int, n_actions: int, config: DynaQConfig) -> DynaQState:
-    """A fresh agent: ``Q = 0``, ``T_c = t_c_prior`` everywhere, ``R = 0``, nothing visited.
+    """A fresh agent: ``Q = 0``, ``T_c = t_c_prior`` everywhere (compact model: no outcome
+    stored, counts 0), ``R = 0``, nothing visited.
 
-    Memory per agent is dominated by ``T_c`` and its running sums: ``2 * 4 * S * A * S`` bytes.
+    Memory per agent is dominated by ``T_c`` and its running sums: ``2 * 4 * S * A * S`` bytes
+    dense, ``3 * 4 * S * A * K`` bytes with ``K = config.outcome_slots`` compact.
     """
     n_s = _check_size("n_states", n_states)
     n_a = _check_size("n_actions", n_actions)
     if not isinstance(config, DynaQConfig):
         raise TypeError(f"init: config must be a DynaQConfig, got {type(config).__name__}")
+    slots = config.outcome_slots
+    if slots > n_s:
+        raise ValueError(
+            f"init: config.outcome_slots={slots} exceeds n_states={n_s} (a pair has at most "
+            "n_states outcomes; use outcome_slots=0 for the dense model)"
+        )
     zeros_sa = jnp.zeros((n_s, n_a), jnp.float32)
     izeros_sa = jnp.zeros((n_s, n_a), jnp.int32)
+    width = slots if slots else n_s
     return DynaQState(
         q=zeros_sa,
-        t_c=jnp.full((n_s, n_a, n_s), config.t_c_prior, jnp.float32),
-        t_c_cum=jnp.zeros((n_s, n_a, n_s), jnp.float32),
+        t_c=jnp.full((n_s, n_a, width), 0.0 if slots else config.t_c_prior, jnp.float32),
+        t_c_cum=jnp.zeros((n_s, n_a, width), jnp.float32),
+        outcomes=jnp.zeros((n_s, n_a, slots) if slots else (0,), jnp.int32),
         r=zeros_sa,
         terminal=jnp.zeros((n_s,), jnp.bool_),
         next_state=izeros_sa,
@@ -94,6 +116,7 @@ def init(n_states: int, n_actions: int, config: DynaQConfig) -> DynaQState:
         n_pairs=jnp.zeros((), jnp.int32),
         step=jnp.zeros((), jnp.int32),
         priority=zeros_sa,
+        dropped=jnp.zeros((), jnp.int32),
     )
 
 
@@ -102,9 +125,27 @@ def model_size(state: DynaQState) -> Int[Array, "..."]:
     return jnp.sum(state.visits > 0, axis=(-2, -1), dtype=jnp.int32)
 
 
+def dropped_message(where: str, state: DynaQState, outcome_slots: int) -> str | None:
+    """A warning text when the compact model dropped transitions (``state.dropped > 0`` for any
+    agent of a batch), else ``None``."""
+    if not outcome_slots:
+        return None
+    dropped = np.asarray(state.dropped)
+    total = int(dropped.sum())
+    if total == 0:
+        return None
+    return (
+        f"{where}: {total} real transition(s) in {int(np.count_nonzero(dropped))} of "
+        f"{dropped.size} agent(s) were not stored: their pair had already filled its "
+        f"outcome_slots={outcome_slots} slots with other next states, so the compact model is "
+        "not exact here. Use outcome_slots >= dynaq_jax.envs.distinct_outcomes(env), or 0 "
+        "(the dense model); DynaQState.dropped counts them per agent"
+    )
+
+
 def memory_bytes(state: DynaQState) -> int:
     """Bytes held by one agent's arrays (all leaves, summed)."""
     return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(state)))
 
 
-__all__ = ["DynaQState", "init", "memory_bytes", "model_size"]
+__all__ = ["DynaQState", "dropped_message", "init", "memory_bytes", "model_size"]

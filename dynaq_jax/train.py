@@ -30,7 +30,7 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
-from dynaq_jax.state import DynaQState, init, model_size
+from dynaq_jax.state import DynaQState, dropped_message, init, model_size
 from dynaq_jax.types import Key
 
 Env = TabularMDP | ChangingMDP
@@ -461,6 +461,9 @@ def _train_batch(
                 "step_rewards holds every step",
                 stacklevel=3,
             )
+    message = dropped_message("train", out.state, configs.outcome_slots)
+    if message is not None:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
     return out
 
 

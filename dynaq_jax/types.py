@@ -10,8 +10,9 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 QTable: TypeAlias = Float[Array, "S A"]
 """Action values ``Q[s, a]``."""
 
-Counts: TypeAlias = Float[Array, "S A S"]
-"""Transition counts ``T_c[s, a, s']`` (initialised to a small prior)."""
+Counts: TypeAlias = Float[Array, "S A K"]
+"""Transition counts: ``T_c[s, a, s']`` (``K = S``, initialised to a small prior), or the compact
+model's counts of ``K`` outcome slots per pair (``DynaQConfig.outcome_slots``)."""
 
 Probs: TypeAlias = Float[Array, "S A S"]
 """Transition probabilities ``T[s, a, s'] = T_c[s, a, s'] / sum_s'' T_c[s, a, s'']``."""

@@ -489,3 +489,43 @@ def test_missing_metrics_array(saved: Path) -> None:
 def test_unlisted_metrics_array(saved: Path) -> None:
     rewrite(saved, members={"metrics/extra.npy": npy(np.zeros(2))})
     load_error(saved, "metrics array(s) 'extra' not listed in the metadata")
+
+
+# -- compact model and the version-1 format -------------------------------------------------------
+
+
+def test_round_trip_compact(tmp_path: Path) -> None:
+    config = CONFIG.replace(outcome_slots=2)
+    state = run(config, jax.random.key(3))
+    assert state.outcomes.shape == (S, A, 2)
+    loaded = load(save(tmp_path / "compact.npz", state, config))
+    assert_states_identical(loaded.state, state)
+    assert loaded.config == config
+
+
+def test_compact_file_with_dense_config_is_rejected(tmp_path: Path) -> None:
+    config = CONFIG.replace(outcome_slots=2)
+    path = save(tmp_path / "compact.npz", run(config, jax.random.key(3)), config)
+    rewrite(path, lambda m: m["config"].update(outcome_slots=0))
+    load_error(path, "'t_c' has shape", f"require {(S, A, S)}")
+
+
+def test_version_1_file_reads_as_dense_state(saved: Path, single: DynaQState) -> None:
+    def to_v1(meta: dict[str, Any]) -> None:
+        meta["format_version"] = 1
+        del meta["config"]["outcome_slots"], meta["state"]["outcomes"], meta["state"]["dropped"]
+
+    rewrite(saved, to_v1, {"state/outcomes.npy": None, "state/dropped.npy": None})
+    loaded = load(saved)
+    assert_states_identical(loaded.state, single)
+    assert loaded.config == CONFIG
+
+
+def test_version_1_file_missing_a_v1_field(saved: Path) -> None:
+    def to_v1(meta: dict[str, Any]) -> None:
+        meta["format_version"] = 1
+        del meta["state"]["outcomes"], meta["state"]["dropped"], meta["state"]["visits"]
+
+    drop = {"state/outcomes.npy": None, "state/dropped.npy": None, "state/visits.npy": None}
+    rewrite(saved, to_v1, drop)
+    load_error(saved, "missing state array(s) 'visits'")

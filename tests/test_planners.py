@@ -10,8 +10,8 @@ What each test guards:
   ``R_hat + gamma sum_s' T (1 - terminal) max Q`` against float64 NumPy, and the expected planner
   replaces each drawn pair by it, in order.
 - ``test_sweeping_converges_to_value_iteration``: prioritized sweeping (alpha 1) on a known
-  deterministic model empties its queue at the value-iteration fixpoint, within
-  ``theta / (1 - gamma)``.
+  deterministic model (the deterministic model, and the compact count model) empties its queue
+  at the value-iteration fixpoint, within ``theta / (1 - gamma)``.
 - ``test_priorities_never_negative``: priorities stay finite, ``>= 0``, and only tried pairs queue.
 - ``test_theta_above_every_priority_changes_nothing``: then a sweep is the identity.
 - ``test_optimism_values_untried_pairs_of_seen_states``: R-max values land exactly where they
@@ -20,6 +20,7 @@ What each test guards:
   results under vmap, jit and eager, and in the compiled training loop.
 - the rest: Example 8.4's update count, shortest path and greedy-path check.
 
+The model-dependent tests run on the count, deterministic and compact (2 outcome slots) models.
 Shapes are fixed (``S = 5`` states, ``A = 3`` actions) and the static config fields are shared, so
 each jitted function compiles once per planner and model; hypothesis varies only data and leaves.
 """
@@ -38,7 +39,7 @@ import dynaq_jax as dq
 from dynaq_jax import planners
 from dynaq_jax.agent import _step
 from dynaq_jax.experiments import shortest_path_length
-from dynaq_jax.model import runtime_zero
+from dynaq_jax.model import expand_counts, runtime_zero
 from dynaq_jax.planning import q_updates, simulate
 from dynaq_jax.sweeping_experiment import counted_step, goal_states, greedy_reaches_goal
 from tests.conftest import A, S, assert_trees_identical, f32
@@ -46,13 +47,20 @@ from tests.conftest import A, S, assert_trees_identical, f32
 FEW = settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.too_slow])
 
 # One config per compiled program; tests vary the leaves with ``replace``.
+# "compact": the count model with 2 outcome slots per pair (random sequences overflow them, so
+# the dropped-transition path is exercised too; the references read the counts the state kept).
+MODELS = {
+    "count": {"model": "count"},
+    "deterministic": {"model": "deterministic"},
+    "compact": {"model": "count", "outcome_slots": 2},
+}
 SWEEP = {
-    m: dq.DynaQConfig(planner="sweeping", model=m, planning_steps=16, discount=0.9)
-    for m in ("count", "deterministic")
+    m: dq.DynaQConfig(planner="sweeping", planning_steps=16, discount=0.9, **kw)
+    for m, kw in MODELS.items()
 }
 EXPECTED = {
-    m: dq.DynaQConfig(planner="expected", model=m, planning_steps=6, discount=0.9)
-    for m in ("count", "deterministic")
+    m: dq.DynaQConfig(planner="expected", planning_steps=6, discount=0.9, **kw)
+    for m, kw in MODELS.items()
 }
 SAMPLE = dq.DynaQConfig(planning_steps=6)
 
@@ -63,7 +71,7 @@ transitions = st.lists(
     max_size=20,
 )
 q_tables = hnp.arrays(np.float32, (S, A), elements=small)
-models = st.sampled_from(["count", "deterministic"])
+models = st.sampled_from(sorted(MODELS))
 
 TERMINAL = S - 1  # transitions into the last state terminate
 
@@ -83,11 +91,16 @@ def numpy_targets(state: dq.DynaQState, config: dq.DynaQConfig) -> np.ndarray:
     r = np.asarray(state.r, np.float64)
     gamma = float(config.discount)
     if config.model == "count":
-        t_c = np.asarray(state.t_c, np.float64)
+        if config.outcome_slots:  # compact: the kept counts, no prior (untried rows all zero)
+            t_c = np.asarray(expand_counts(state.t_c, state.outcomes, S, 0.0), np.float64)
+            probs = t_c / np.maximum(t_c.sum(-1, keepdims=True), 1.0)
+        else:
+            t_c = np.asarray(state.t_c, np.float64)
+            probs = t_c / t_c.sum(-1, keepdims=True)
         visits = np.asarray(state.visits)
         kept = (1.0 - float(config.learning_rate)) ** visits
         r_hat = np.where(visits > 0, r / np.where(visits > 0, 1.0 - kept, 1.0), r)
-        return r_hat + gamma * (t_c / t_c.sum(-1, keepdims=True)) @ v
+        return r_hat + gamma * probs @ v
     return r + gamma * v[np.asarray(state.next_state)]
 
 
@@ -204,11 +217,12 @@ def value_iteration_q(r: np.ndarray, nxt: np.ndarray, term: np.ndarray, gamma: f
     nxt=hnp.arrays(np.int32, (S, A), elements=st.integers(0, S - 1)),
     r=hnp.arrays(np.float32, (S, A), elements=st.floats(-1.0, 1.0, width=32)),
     gamma=st.floats(0.0, 0.8),
+    model=st.sampled_from(["deterministic", "compact"]),
 )
 def test_sweeping_converges_to_value_iteration(
-    nxt: np.ndarray, r: np.ndarray, gamma: float
+    nxt: np.ndarray, r: np.ndarray, gamma: float, model: str
 ) -> None:
-    config = SWEEP["deterministic"].replace(learning_rate=1.0, discount=gamma, theta=1e-5)
+    config = SWEEP[model].replace(learning_rate=1.0, discount=gamma, theta=1e-5)
     term = np.arange(S) == TERMINAL
     seq = [(s, a, float(r[s, a]), int(nxt[s, a])) for s in range(S - 1) for a in range(A)]
     state = learn(config, seq)
@@ -283,7 +297,7 @@ def test_optimism_values_untried_pairs_of_seen_states(
 
 
 @pytest.mark.parametrize("planner", ["expected", "sweeping"])
-@pytest.mark.parametrize("model", ["count", "deterministic"])
+@pytest.mark.parametrize("model", sorted(MODELS))
 def test_jit_eager_vmap_agree(planner: str, model: str) -> None:
     config = (EXPECTED if planner == "expected" else SWEEP)[model].replace(optimism=0.5)
     rng = np.random.default_rng(0)

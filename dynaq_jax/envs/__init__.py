@@ -19,6 +19,7 @@ from dynaq_jax.envs.mazes import (
 from dynaq_jax.envs.mdp import (
     ChangingMDP,
     TabularMDP,
+    distinct_outcomes,
     inverse_cdf,
     reset,
     stack_mdps,
@@ -51,6 +52,7 @@ __all__ = [
     "ValueIterationResult",
     "blocking_maze",
     "continuation_matrix",
+    "distinct_outcomes",
     "dyna_maze",
     "expected_rewards",
     "from_gymnasium",

@@ -151,6 +151,21 @@ def validate_mdp(env: TabularMDP, atol: float = 1e-5) -> TabularMDP:
     return env
 
 
+def distinct_outcomes(env: "TabularMDP | ChangingMDP") -> int:
+    """``max_{s,a} #{s' : P(s' | s, a) > 0}``: the most distinct next states any pair has (for a
+    ``ChangingMDP``, the union over both phases: the agent's model keeps what it saw in each).
+    A compact agent model (``DynaQConfig.outcome_slots``) with at least this many slots stores
+    every transition exactly. (``TabularMDP.max_outcomes`` is the table width ``K``, which may
+    list one next state more than once.)"""
+    phases = (env.before, env.after) if isinstance(env, ChangingMDP) else (env,)
+    n_s, n_a = phases[0].n_states, phases[0].n_actions
+    hit = np.zeros((n_s, n_a, n_s), np.bool_)
+    for mdp in phases:
+        s_idx, a_idx, k_idx = np.nonzero(np.asarray(mdp.probs) > 0)
+        hit[s_idx, a_idx, np.asarray(mdp.next_states)[s_idx, a_idx, k_idx]] = True
+    return max(int(hit.sum(-1).max()), 1)
+
+
 def stack_mdps(envs: Sequence[TabularMDP]) -> TabularMDP:
     """Stack MDPs of equal shape into one with a leading batch axis, for ``jax.vmap`` over envs.
 
