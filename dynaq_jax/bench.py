@@ -65,7 +65,7 @@ import jax
 import numpy as np
 
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.envs import TabularMDP, from_gymnasium
+from dynaq_jax.envs import TabularMDP, distinct_outcomes, from_gymnasium
 from dynaq_jax.train import memory_per_seed, train_seeds
 
 # -- what is measured -----------------------------------------------------------------------------
@@ -103,6 +103,9 @@ NUMPY_MAX_STEPS = 100
 """The notebook's ``max_steps`` per episode."""
 
 JAX_IMPL = "dynaq_jax"
+JAX_COMPACT_IMPL = "dynaq_jax-compact"
+"""The compact count model (``outcome_slots = distinct_outcomes(env)``: exact for the env)."""
+_JAX_IMPLS = (JAX_IMPL, JAX_COMPACT_IMPL)
 NUMPY_IMPL = "numpy"
 NUMPY_COUNT_IMPL = "numpy-count"
 _NUMPY_MODELS = {NUMPY_IMPL: "deterministic", NUMPY_COUNT_IMPL: "count"}
@@ -146,6 +149,8 @@ class Options:
     out: Path = Path("runs/bench")
     quick: bool = False
     """Small sizes: the targets are shown but the overall status is ``"QUICK"``."""
+    compact: bool = True
+    """Also time the compact count model (``JAX_COMPACT_IMPL``)."""
 
     def __post_init__(self) -> None:
         """Canonical env names (aliases resolved, duplicates dropped); sizes checked."""
@@ -302,10 +307,18 @@ def _nbytes(tree: object) -> int:
     return int(sum(np.asarray(x).nbytes for x in jax.tree.leaves(tree)))
 
 
-def time_jax(env_name: str, seeds: int, options: Options) -> Row:
-    """Time ``train_seeds`` (count model, ``options.planning_steps``) on a step budget per seed."""
+def bench_config(env_name: str, options: Options, compact: bool = False) -> DynaQConfig:
+    """The measured config: the count model with ``options.planning_steps``; ``compact``: with
+    ``outcome_slots = distinct_outcomes(env)`` (exact for the env)."""
+    slots = distinct_outcomes(make_env(env_name)) if compact else 0
+    return DynaQConfig(planning_steps=options.planning_steps, model="count", outcome_slots=slots)
+
+
+def time_jax(env_name: str, seeds: int, options: Options, compact: bool = False) -> Row:
+    """Time ``train_seeds`` (count model, ``options.planning_steps``; ``compact``: the compact
+    count model) on a step budget per seed."""
     env = make_env(env_name)
-    config = DynaQConfig(planning_steps=options.planning_steps, model="count")
+    config = bench_config(env_name, options, compact)
     steps = auto_steps(seeds, options.planning_steps, options)
     keys = jax.random.split(jax.random.key(0), seeds)
 
@@ -326,9 +339,9 @@ def time_jax(env_name: str, seeds: int, options: Options) -> Row:
     real_steps = int(np.sum(out.steps_done))
     updates = real_steps * options.planning_steps
     return Row(
-        impl=JAX_IMPL,
+        impl=JAX_COMPACT_IMPL if compact else JAX_IMPL,
         env=env_name,
-        model="count",
+        model=f"count, compact K={config.outcome_slots}" if compact else "count",
         seeds=seeds,
         devices=min(len(jax.local_devices()), seeds),
         real_steps=real_steps,
@@ -419,7 +432,7 @@ def add_speedups(rows: Sequence[Row]) -> None:
     """Fill ``speedup_vs_numpy*`` of the ``dynaq_jax`` rows: the ratio of planning updates/s to the
     NumPy loop's in the same env (sequential, so the same at any number of seeds)."""
     for row in rows:
-        if row.impl != JAX_IMPL:
+        if row.impl not in _JAX_IMPLS:
             continue
         for impl, field in (
             (NUMPY_IMPL, "speedup_vs_numpy"),
@@ -433,10 +446,13 @@ def add_speedups(rows: Sequence[Row]) -> None:
 # -- targets and tables ---------------------------------------------------------------------------
 
 
-def evaluate_targets(rows: Sequence[Row], env: str = PRIMARY_ENV) -> list[dict[str, Any]]:
+def evaluate_targets(
+    rows: Sequence[Row], env: str = PRIMARY_ENV, impl: str = JAX_IMPL
+) -> list[dict[str, Any]]:
     """Each target's measured value (``None`` when no row measures it) and status
-    (``"PASS"``, ``"FAIL"`` or ``"n/a"``), on the ``dynaq_jax`` rows of ``env``."""
-    jax_rows = [r for r in rows if r.impl == JAX_IMPL and r.env == env]
+    (``"PASS"``, ``"FAIL"`` or ``"n/a"``), on the ``impl`` rows of ``env`` (default: the dense
+    count model, the issue's configuration)."""
+    jax_rows = [r for r in rows if r.impl == impl and r.env == env]
     large = [r for r in jax_rows if r.seeds >= 1000]
     one = [r for r in jax_rows if r.seeds == 1]
     speedups = [r.speedup_vs_numpy for r in large if r.speedup_vs_numpy is not None]
@@ -459,6 +475,7 @@ def evaluate_targets(rows: Sequence[Row], env: str = PRIMARY_ENV) -> list[dict[s
             {
                 "name": target.name,
                 "env": env,
+                "impl": impl,
                 "threshold": target.threshold,
                 "comparison": ">=" if target.higher_is_better else "<=",
                 "unit": target.unit,
@@ -515,7 +532,7 @@ def targets_text(targets: Sequence[dict[str, Any]]) -> str:
     for t in targets:
         value = "not measured" if t["value"] is None else f"{_si(t['value'])}{t['unit']}"
         lines.append(
-            f"{t['status']:>4}  {t['name']} ({t['env']}): {value} "
+            f"{t['status']:>4}  {t['name']} ({t['env']}, {t.get('impl', JAX_IMPL)}): {value} "
             f"(target {t['comparison']} {_si(t['threshold'])}{t['unit']})"
         )
     return "\n".join(lines)
@@ -541,7 +558,7 @@ def notes(rows: Sequence[Row]) -> list[str]:
         worst = max(again, key=lambda r: r.compile_s_all[1])
         out.append(
             f"train_seeds compiled again on a repeated identical call ({len(again)} of "
-            f"{sum(r.impl == JAX_IMPL for r in rows)} rows; up to {worst.compile_s_all[1]:.2f} s "
+            f"{sum(r.impl in _JAX_IMPLS for r in rows)} rows; up to {worst.compile_s_all[1]:.2f} s "
             f"at {worst.seeds} seeds in {worst.env}): its jitted trainer is not cached between "
             "calls, so every call pays the compile time"
         )
@@ -602,8 +619,9 @@ def run_benchmark(
     plots: list[str] = []
     for env_name in options.envs:
         env = make_env(env_name)
-        config = DynaQConfig(planning_steps=options.planning_steps, model="count")
-        state_bytes = memory_per_seed(env, config)
+        state_bytes = memory_per_seed(env, bench_config(env_name, options))
+        compact_config = bench_config(env_name, options, compact=True)
+        compact_bytes = memory_per_seed(env, compact_config)
         env_rows: list[Row] = []
         if numpy and ENVS[env_name].numpy_map is not None:
             for impl in (NUMPY_IMPL, NUMPY_COUNT_IMPL):
@@ -613,19 +631,23 @@ def run_benchmark(
                 )
                 env_rows.append(time_numpy(impl, env_name, options))
         skipped = []
-        for seeds in options.seeds:
-            if seeds * state_bytes > budget:
-                skipped.append(seeds)
+        variants = [(JAX_IMPL, False, state_bytes)]
+        if options.compact:
+            variants.append((JAX_COMPACT_IMPL, True, compact_bytes))
+        for impl, compact, per_seed in variants:
+            for seeds in options.seeds:
+                if seeds * per_seed > budget:
+                    skipped.append(f"{impl}: {seeds}")
+                    log(
+                        f"[bench] {env_name} {impl}: skip {seeds} seeds "
+                        f"({_bytes(seeds * per_seed)} of agent state > budget {_bytes(budget)})"
+                    )
+                    continue
                 log(
-                    f"[bench] {env_name} {JAX_IMPL}: skip {seeds} seeds "
-                    f"({_bytes(seeds * state_bytes)} of agent state > budget {_bytes(budget)})"
+                    f"[bench] {env_name} {impl}: {seeds} seed(s) x "
+                    f"{auto_steps(seeds, options.planning_steps, options)} steps"
                 )
-                continue
-            log(
-                f"[bench] {env_name} {JAX_IMPL}: {seeds} seed(s) x "
-                f"{auto_steps(seeds, options.planning_steps, options)} steps"
-            )
-            env_rows.append(time_jax(env_name, seeds, options))
+                env_rows.append(time_jax(env_name, seeds, options, compact))
         add_speedups(env_rows)
         rows.extend(env_rows)
         memory.append(
@@ -635,8 +657,11 @@ def run_benchmark(
                 "n_actions": env.n_actions,
                 "state_bytes_per_seed": state_bytes,
                 "t_c_bytes_per_seed": 4 * env.n_states * env.n_actions * env.n_states,
+                "compact_outcome_slots": compact_config.outcome_slots,
+                "compact_state_bytes_per_seed": compact_bytes,
                 "budget_bytes": budget,
                 "max_seeds_in_budget": budget // state_bytes,
+                "compact_max_seeds_in_budget": budget // compact_bytes,
                 "skipped_seeds": skipped,
                 "peak_rss_bytes": _peak_rss_bytes(),
             }
@@ -657,6 +682,7 @@ def run_benchmark(
         "rows": [r.to_dict() for r in rows],
         "memory": memory,
         "targets": targets,
+        "targets_compact": evaluate_targets(rows, impl=JAX_COMPACT_IMPL) if options.compact else [],
         "status": "QUICK" if options.quick else overall_status(targets),
         "notes": notes(rows),
         "plots": plots,
@@ -763,6 +789,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy reference")
     parser.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="skip the compact count model's rows (outcome_slots = the env's distinct outcomes)",
+    )
+    parser.add_argument(
         "--memory-budget",
         type=float,
         default=8.0,
@@ -789,6 +820,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         memory_budget_gb=float(args.memory_budget),
         out=Path(args.out),
         quick=quick,
+        compact=not args.no_compact,
     )
 
 
@@ -800,6 +832,8 @@ def to_argv(args: argparse.Namespace) -> list[str]:
         argv.append("--quick")
     if args.no_numpy:
         argv.append("--no-numpy")
+    if args.no_compact:
+        argv.append("--no-compact")
     if args.seeds is not None:
         argv += ["--seeds", *map(str, args.seeds)]
     if args.envs is not None:
@@ -857,6 +891,9 @@ def main(args: argparse.Namespace) -> int:
     print(report["markdown"])
     print()
     print(targets_text(report["targets"]))
+    if report["targets_compact"]:
+        print("the same targets for the compact count model (exact for this env; not the overall):")
+        print(targets_text(report["targets_compact"]))
     if args.quick:
         print("overall: QUICK (--quick: sizes too small for the targets to mean much)")
     else:
@@ -866,7 +903,9 @@ def main(args: argparse.Namespace) -> int:
     for m in report["memory"]:
         line = (
             f"memory {m['env']}: {_bytes(m['state_bytes_per_seed'])} of agent state per seed; "
-            f"{m['max_seeds_in_budget']} seeds fit in {_bytes(m['budget_bytes'])}"
+            f"{m['max_seeds_in_budget']} seeds fit in {_bytes(m['budget_bytes'])}; compact model "
+            f"(K = {m['compact_outcome_slots']}): {_bytes(m['compact_state_bytes_per_seed'])}, "
+            f"{m['compact_max_seeds_in_budget']} seeds"
         )
         if m["skipped_seeds"]:
             line += f" (skipped: {', '.join(map(str, m['skipped_seeds']))} seeds)"
@@ -893,6 +932,7 @@ __all__ = [
     "Row",
     "add_arguments",
     "auto_steps",
+    "bench_config",
     "build_parser",
     "evaluate_targets",
     "main",

@@ -63,6 +63,7 @@ def test_main_quick_writes_report_and_plot(
         "rows",
         "memory",
         "targets",
+        "targets_compact",
         "status",
         "notes",
         "plots",
@@ -74,6 +75,7 @@ def test_main_quick_writes_report_and_plot(
         ("numpy", 1),
         ("numpy-count", 1),
         *(("dynaq_jax", s) for s in bench.QUICK_SEEDS),
+        *(("dynaq_jax-compact", s) for s in bench.QUICK_SEEDS),
     }
     for r in rows:
         assert set(r) == ROW_KEYS
@@ -93,6 +95,12 @@ def test_main_quick_writes_report_and_plot(
                 / next(x for x in rows if x["impl"] == "numpy")["planning_updates_per_s"]
             )
             assert r["speedup_vs_numpy_count"] > 0
+        elif r["impl"] == "dynaq_jax-compact":  # FrozenLake: 3 outcomes per pair at most
+            assert r["model"] == "count, compact K=3"
+            assert r["real_steps"] == r["seeds"] * 100
+            assert r["state_bytes_per_seed"] == memory_per_seed(
+                bench.make_env("4x4"), DynaQConfig(outcome_slots=3)
+            )
         else:
             assert r["episodes_per_seed"] == 5 and r["compile_s"] is None
 
@@ -100,6 +108,9 @@ def test_main_quick_writes_report_and_plot(
     assert mem["n_states"] == 16 and mem["n_actions"] == 4
     assert mem["t_c_bytes_per_seed"] == 4 * 16 * 4 * 16
     assert mem["max_seeds_in_budget"] == 8 * 2**30 // mem["state_bytes_per_seed"]
+    assert mem["compact_outcome_slots"] == 3
+    assert mem["compact_state_bytes_per_seed"] < mem["state_bytes_per_seed"]
+    assert [t["impl"] for t in report["targets_compact"]] == ["dynaq_jax-compact"] * 4
     assert [t["name"] for t in report["targets"]] == [t.name for t in bench.TARGETS]
     assert report["status"] == "QUICK"
     assert all(t["status"] in {"PASS", "FAIL", "n/a"} for t in report["targets"])
@@ -112,16 +123,24 @@ def test_main_quick_writes_report_and_plot(
 
 
 def test_taxi_memory_budget_skips_seed_counts(tmp_path: Path) -> None:
-    # Taxi's agent state is about 12 MB per seed (T_c and its running sums): a 0.02 GiB budget
-    # holds one seed, not two.
+    # Taxi's dense agent state is about 12 MB per seed (T_c and its running sums): a 0.02 GiB
+    # budget holds one seed, not two. The compact model (one slot: Taxi is deterministic) is
+    # about 100x smaller, so its two seeds run.
     options = bench.Options(
-        envs=("Taxi-v4",), seeds=(2,), memory_budget_gb=0.02, out=tmp_path, repeats=1
+        envs=("Taxi-v4",), seeds=(2,), memory_budget_gb=0.02, out=tmp_path, repeats=1, steps=50
     )
     report = bench.run_benchmark(options, log=lambda _: None)
     (mem,) = report["memory"]
     assert mem["state_bytes_per_seed"] > 4 * 500 * 6 * 500
-    assert mem["max_seeds_in_budget"] == 1 and mem["skipped_seeds"] == [2]
-    assert report["rows"] == [] and report["plots"] == []
+    assert mem["max_seeds_in_budget"] == 1 and mem["skipped_seeds"] == ["dynaq_jax: 2"]
+    assert mem["compact_outcome_slots"] == 1
+    assert mem["compact_state_bytes_per_seed"] * 50 < mem["state_bytes_per_seed"]
+    (row,) = report["rows"]
+    assert (row["impl"], row["seeds"], row["model"]) == (
+        "dynaq_jax-compact",
+        2,
+        "count, compact K=1",
+    )
     assert all(t["status"] == "n/a" for t in report["targets"])
 
 
