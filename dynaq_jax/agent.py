@@ -17,6 +17,7 @@ from dynaq_jax.model import (
     runtime_zero,
     smooth_reward,
     transition_probs_from_counts,
+    uniforms,
 )
 from dynaq_jax.planners import after_model_update
 from dynaq_jax.planning import plan_impl, q_target, td_step
@@ -47,7 +48,7 @@ def _check_transition(
 @typed_jit
 def _act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
     q_s = state.q[s]
-    u = jax.random.uniform(key, (q_s.shape[-1] + 1,))
+    u = uniforms(key, (q_s.shape[-1] + 1,))
     noise = u[1:]
     greedy = jnp.argmax(jnp.where(q_s == jnp.max(q_s), noise, -1.0))
     uniform = jnp.argmax(noise)

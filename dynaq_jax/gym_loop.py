@@ -33,6 +33,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.agent import _act, _step
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.model import split_key
 from dynaq_jax.state import DynaQState, dropped_message, init
 from dynaq_jax.train import EpisodeMetrics, TrainResult
 from dynaq_jax.types import Key
@@ -62,7 +63,7 @@ def _agent_call_impl(
     by the env, and the next call (on the reset observation) must act with the key a single env
     would have used, which keeps sub-env ``i`` identical to ``train(env, seed + i)``.
     """
-    key_next, k_plan, k_act = jax.random.split(key, 3)
+    key_next, k_plan, k_act = split_key(key, 3)
     state = _step(state, k_plan, s, a, r, s_next, terminated, config, learn)
     action = _act(state, k_act, s_act, config)
     return state, jnp.where(advance, key_next, key), action

@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import rounded, runtime_zero, sample_from_cumulative_counts
+from dynaq_jax.model import rounded, runtime_zero, sample_from_cumulative_counts, uniforms
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import Key
 
@@ -76,7 +76,7 @@ def simulate(state: DynaQState, key: Key, config: DynaQConfig) -> SimulatedBatch
     """
     n = config.planning_steps
     n_s, n_a = state.q.shape[-2], state.q.shape[-1]
-    u = jax.random.uniform(key, (2, n))
+    u = uniforms(key, (2, n))
     idx = jnp.floor(u[0] * state.n_pairs).astype(jnp.int32)
     sa = state.pairs[jnp.minimum(idx, state.pairs.shape[0] - 1)]
     s = sa // n_a

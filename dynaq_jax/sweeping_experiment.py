@@ -44,6 +44,7 @@ from dynaq_jax.experiments import (
     spread,
     success_probabilities,
 )
+from dynaq_jax.model import split_key
 from dynaq_jax.planners import first_argmax, sweep
 from dynaq_jax.state import DynaQState, init
 from dynaq_jax.train import train_sweep
@@ -192,7 +193,7 @@ def updates_until_optimal(
 
     def one(c: _Carry) -> _Carry:
         active = ~c.solved & (c.steps < max_steps)
-        key, k_act, k_env, k_plan, k_reset = jax.random.split(c.key, 5)
+        key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
         a = _act(c.agent, k_act, c.s, config)
         s_next, r, term = env_step(env, k_env, c.s, a)
         agent, n = counted_step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)

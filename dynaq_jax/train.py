@@ -30,6 +30,7 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
+from dynaq_jax.model import split_key
 from dynaq_jax.state import DynaQState, dropped_message, init, model_size
 from dynaq_jax.types import Key
 
@@ -111,7 +112,7 @@ def _real_step(
     """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
     base = _base(env)
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
-    key, k_act, k_env, k_plan, k_reset = jax.random.split(c.key, 5)
+    key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
     a = _act(c.agent, k_act, c.s, config)
     if isinstance(env, ChangingMDP):
         s_next, r, term = step_changing(env, k_env, c.t, c.s, a)

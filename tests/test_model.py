@@ -25,6 +25,11 @@ What each test guards:
   picks the last positive entry.
 - ``test_sample_frequencies``: over many uniform ``u`` the empirical frequencies match the row
   probabilities (binomial 5-sigma bound), for integer counts and for a prior-like tiny count.
+- ``test_random_words_are_jax_threefry``: the unrolled Threefry-2x32 of the hot loop equals
+  ``jax.extend.random.threefry_2x32`` bit for bit, eagerly and under ``jit``, for any key.
+- ``test_uniforms_and_split_key``: ``uniforms`` lies in ``[0, 1 - 2**-23]`` on the ``2**-23``
+  grid with the mean, variance and histogram of ``U[0, 1)``; typed and raw keys agree, other
+  PRNGs fall back to ``jax.random.uniform``; ``split_key`` gives distinct keys and streams.
 - ``test_sample_stratified``: with ``u`` on an even grid the counts of each outcome equal
   ``N * p`` up to grid rounding (exact inverse CDF, no bias at the bin edges).
 """
@@ -240,3 +245,55 @@ def test_sample_stratified() -> None:
     got = Counter(idx.tolist())
     for j in range(S):
         assert abs(got.get(j, 0) - n * counts[j] / counts.sum()) <= 1
+
+
+# -- the random words the hot loop draws ----------------------------------------------------------
+
+words = st.integers(0, 2**32 - 1)
+
+
+@given(k0=words, k1=words, m=st.integers(1, 130))
+def test_random_words_are_jax_threefry(k0: int, k1: int, m: int) -> None:
+    """The unrolled Threefry-2x32 gives JAX's own words bit for bit (same counter layout)."""
+    from jax.extend.random import threefry_2x32
+
+    from dynaq_jax.model import random_words
+
+    data = jnp.asarray([k0, k1], jnp.uint32)
+    half = -(-m // 2)
+    want = np.asarray(threefry_2x32(data, jnp.arange(2 * half, dtype=jnp.uint32)))[:m]
+    key = jax.random.wrap_key_data(data, impl="threefry2x32")
+    np.testing.assert_array_equal(np.asarray(random_words(key, m)), want)
+    np.testing.assert_array_equal(np.asarray(jax.jit(random_words, static_argnums=1)(key, m)), want)
+
+
+def test_uniforms_and_split_key() -> None:
+    from dynaq_jax.model import split_key, uniforms
+
+    key = jax.random.key(3)
+    u32 = uniforms(key, (400, 500))
+    assert u32.dtype == jnp.float32 and u32.shape == (400, 500)
+    u = np.asarray(u32, np.float64)
+    assert u.min() >= 0.0 and u.max() <= U_MAX
+    assert np.all(np.asarray(uniforms(key, (400, 500))) * 2**23 % 1 == 0)  # multiples of 2**-23
+    n = u.size  # mean and variance of U[0, 1) within 5 standard errors
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / n)
+    assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / n)
+    # 10 bins: chi-square with 9 degrees of freedom far below its 1e-6 quantile (about 45)
+    counts = np.bincount((u * 10).astype(int).ravel(), minlength=10)
+    assert ((counts - n / 10) ** 2 / (n / 10)).sum() < 45
+    # the same key gives the same bits; typed and raw keys agree; other PRNGs fall back
+    np.testing.assert_array_equal(uniforms(key, (7,)), uniforms(key, (7,)))
+    raw = jax.random.key_data(key)
+    np.testing.assert_array_equal(uniforms(key, (7,)), uniforms(raw, (7,)))
+    rbg = jax.random.key(3, impl="rbg")
+    np.testing.assert_array_equal(uniforms(rbg, (7,)), jax.random.uniform(rbg, (7,)))
+    # split keys: distinct, of the input's kind, and their streams differ
+    keys = split_key(key, 5)
+    assert keys.shape == (5,) and keys.dtype == key.dtype
+    data = np.asarray(jax.random.key_data(keys))
+    assert len({tuple(row) for row in data}) == 5
+    np.testing.assert_array_equal(np.asarray(split_key(raw, 5)), data)
+    streams = np.asarray(jax.vmap(lambda k: uniforms(k, (3,)))(keys))
+    assert len({tuple(row) for row in streams}) == 5
+    assert split_key(rbg, 2).shape == (2,)

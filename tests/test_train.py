@@ -156,9 +156,11 @@ def test_step_budget_mode() -> None:
     ends = np.flatnonzero(rewards > 0) + 1
     np.testing.assert_array_equal(np.diff(np.concatenate([[0], ends])), out.episodes.lengths[:done])
     # Before the switch the agent learns the path on the right; right after the switch (the gap
-    # moves to the left) it takes longer to find the goal than just before.
+    # moves to the left) it takes longer to find the goal than just before (if it finds it at all
+    # before the budget ends: plain Dyna-Q can stay stuck, Sutton & Barto's point for Dyna-Q+).
     before = np.diff(ends[ends <= 1000])[-3:].mean()
-    first_after = ends[ends > 1000][0] - ends[ends <= 1000][-1]
+    after = ends[ends > 1000]
+    first_after = (after[0] if after.size else 2000) - ends[ends <= 1000][-1]
     assert first_after > before
 
 

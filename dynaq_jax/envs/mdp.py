@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import check_index, is_concrete, typed_jit
-from dynaq_jax.model import sample_from_counts
+from dynaq_jax.model import sample_from_counts, uniforms
 from dynaq_jax.types import IntScalar, Key
 
 Outcome = tuple[Int[Array, ""], Float[Array, ""], Bool[Array, ""]]
@@ -214,7 +214,7 @@ the same routine samples ``s'`` from ``T_c`` rows in planning: ``dynaq_jax.model
 
 @typed_jit
 def _reset(initial: Float[Array, " S"], key: Key) -> Int[Array, ""]:
-    return inverse_cdf(initial, jax.random.uniform(key))
+    return inverse_cdf(initial, uniforms(key, ()))
 
 
 @typed_jit
@@ -227,7 +227,7 @@ def _step(
     s: IntScalar,
     a: IntScalar,
 ) -> Outcome:
-    k = inverse_cdf(probs[s, a], jax.random.uniform(key))
+    k = inverse_cdf(probs[s, a], uniforms(key, ()))
     return next_states[s, a, k], rewards[s, a, k], terminated[s, a, k]
 
 
