@@ -87,6 +87,13 @@ def _threefry_data(key: Key) -> UInt32[Array, " 2"] | None:
     return data
 
 
+def _words(data: UInt32[Array, " 2"], m: int) -> UInt32[Array, " M"]:
+    half = -(-m // 2)
+    counts = jnp.arange(half, dtype=jnp.uint32)
+    y0, y1 = threefry2x32(data, counts, counts + jnp.uint32(half))
+    return jnp.concatenate([y0, y1])[:m]
+
+
 def random_words(key: Key, m: int) -> UInt32[Array, " M"]:
     """``m`` random 32-bit words from a Threefry ``key``: both outputs of the blocks with counters
     ``(j, j + ceil(m / 2))``, ``j < ceil(m / 2)`` (the counter layout of
@@ -94,10 +101,7 @@ def random_words(key: Key, m: int) -> UInt32[Array, " M"]:
     data = _threefry_data(key)
     if data is None:
         raise ValueError(f"random_words needs a threefry2x32 key, got {jax.random.key_impl(key)}")
-    half = -(-m // 2)
-    counts = jnp.arange(half, dtype=jnp.uint32)
-    y0, y1 = threefry2x32(data, counts, counts + jnp.uint32(half))
-    return jnp.concatenate([y0, y1])[:m]
+    return _words(data, m)
 
 
 def uniforms(key: Key, shape: tuple[int, ...]) -> Float[Array, "..."]:
@@ -112,9 +116,10 @@ def uniforms(key: Key, shape: tuple[int, ...]) -> Float[Array, "..."]:
     1``: every value is a multiple of ``2**-23`` in ``[0, 1 - 2**-23]``. Keys of another PRNG
     implementation fall back to ``jax.random.uniform``.
     """
-    if _threefry_data(key) is None:
+    data = _threefry_data(key)
+    if data is None:
         return jax.random.uniform(key, shape)
-    bits = random_words(key, math.prod(shape)).reshape(shape)
+    bits = _words(data, math.prod(shape)).reshape(shape)
     mantissa = jnp.right_shift(bits, jnp.uint32(9)) | jnp.uint32(0x3F800000)
     return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
 
@@ -123,9 +128,10 @@ def split_key(key: Key, n: int) -> Key:
     """``n`` new keys derived from ``key`` (as ``jax.random.split``, in one fused Threefry
     kernel: key ``i`` is the words ``2 i, 2 i + 1`` of ``random_words(key, 2 n)``). Keys of
     another PRNG implementation use ``jax.random.split``."""
-    if _threefry_data(key) is None:
+    data = _threefry_data(key)
+    if data is None:
         return jax.random.split(key, n)
-    words = random_words(key, 2 * n).reshape(n, 2)
+    words = _words(data, 2 * n).reshape(n, 2)
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         keys: Key = jax.random.wrap_key_data(words, impl=jax.random.key_impl(key))
         return keys

@@ -278,20 +278,19 @@ def sweep(
         q = q_flat.at[idx].set(q_new).reshape(n_s, n_a)
         v_s = jnp.where(state.terminal[s], 0.0, jnp.max(q[s]))
         dv = jnp.where(go, rounded(config.discount * (v_s - c.v[s]), zero), 0.0)
-        if probs is not None and compact:  # T[:, :, s]: at most one slot of a pair holds s
+        # T[:, :, s] and the predecessors of s (the pairs the model predicts to lead to s)
+        if probs is not None and compact:  # at most one slot of a pair holds s
             held = (state.outcomes == s) & (state.t_c > 0)
             targets = c.targets + rounded(jnp.sum(jnp.where(held, probs, 0.0), -1) * dv, zero)
+            pred = jnp.any(held, axis=-1)
         elif probs is not None:
             targets = c.targets + rounded(probs[:, :, s] * dv, zero)
-        else:
-            targets = c.targets + jnp.where(state.next_state == s, dv, 0.0)
-        err = jnp.abs(targets - q)
-        if count and compact:
-            pred = jnp.any((state.outcomes == s) & (state.t_c > 0), axis=-1)
-        elif count:
             pred = state.t_c[:, :, s] > config.t_c_prior
-        else:  # the pairs the model predicts to lead to s (no need to touch T_c)
-            pred = (state.next_state == s) & (state.visits > 0)
+        else:  # deterministic model: no need to touch T_c
+            leads = state.next_state == s
+            targets = c.targets + jnp.where(leads, dv, 0.0)
+            pred = leads & (state.visits > 0)
+        err = jnp.abs(targets - q)
         insert = go & pred & (err > config.theta)
         priority = jnp.where(insert, jnp.maximum(priority, err), priority)
         return _Sweep(q, priority, targets, c.v.at[s].set(v_s), c.updates + go), None
