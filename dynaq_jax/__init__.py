@@ -1,15 +1,19 @@
 """dynaq-jax: typed, purely functional tabular Dyna-Q in JAX.
 
-The public API is re-exported here; see the README for a tour.
+The public API is re-exported here; see the README for a tour and the docs for the layers.
 """
 
-from dynaq_jax import envs, gym_loop
+from dynaq_jax import envs, gym_loop, models, planners
 from dynaq_jax.agent import (
     act,
     greedy_policy,
+    init,
     model_update,
+    plan,
+    plan_counted,
     state_values,
     step,
+    step_counted,
     transition_probs,
     update,
 )
@@ -30,8 +34,7 @@ from dynaq_jax.envs import (
     value_iteration,
 )
 from dynaq_jax.io import DynaQFileError, Loaded, load, save
-from dynaq_jax.planning import plan
-from dynaq_jax.state import DynaQState, init, memory_bytes, model_size
+from dynaq_jax.state import DynaQState, memory_bytes, model_size
 from dynaq_jax.train import (
     EpisodeMetrics,
     TrainResult,
@@ -68,14 +71,18 @@ __all__ = [
     "memory_per_seed",
     "model_size",
     "model_update",
+    "models",
     "optimal_success_probability",
     "plan",
+    "plan_counted",
+    "planners",
     "policy_value",
     "render_policy",
     "save",
     "shortcut_maze",
     "state_values",
     "step",
+    "step_counted",
     "success_probability",
     "train",
     "train_seeds",

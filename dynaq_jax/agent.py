@@ -1,28 +1,65 @@
-"""The pure Dyna-Q agent: acting, direct RL, model learning and the combined step.
+"""The pure Dyna agent: init, acting, direct RL, model learning, planning, the combined step, and
+read-outs. The one place that dispatches on the config's model kind and planner (``models`` and
+``planners`` look them up in their registries).
 
 Every function takes one agent (one stream of experience) and returns a new ``DynaQState``;
-batching over seeds or hyperparameters is the caller's ``jax.vmap``. Public functions check
-indices given from Python (see ``checks.py``) and then call a jitted implementation.
+batching over seeds or hyperparameters is the caller's ``jax.vmap``. Public functions check the
+indices given from Python (``checks.py``) and then call a jitted implementation. The keyword-only
+``active`` (a traced bool) turns a call into a masked no-op where it is false: the compiled loops
+pad finished seeds this way instead of selecting between whole states.
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Int
 
+from dynaq_jax.backups import q_target, td_step
 from dynaq_jax.checks import check_finite, check_flag, check_index, typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import (
-    expand_counts,
-    outcome_slot,
-    runtime_zero,
-    smooth_reward,
-    transition_probs_from_counts,
-    uniforms,
-)
-from dynaq_jax.planners import after_model_update
-from dynaq_jax.planning import plan_impl, q_target, td_step
+from dynaq_jax.exploration import mark_optimistic
+from dynaq_jax.models import kind_for, kind_of
+from dynaq_jax.numerics import runtime_zero
+from dynaq_jax.planners import planner_for
+from dynaq_jax.rng import uniforms
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
+
+Active = Bool[Array, ""] | None
+"""``None`` (always active) or a traced bool: ``False`` makes the call a masked no-op."""
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
+        raise ValueError(f"init: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def init(n_states: int, n_actions: int, config: DynaQConfig) -> DynaQState:
+    """A fresh agent: ``Q = 0``, ``R = 0``, nothing visited, the empty model of the config's
+    model kind (dense counts: ``T_c = t_c_prior`` everywhere) and the planner's empty state.
+
+    Memory per agent: ``state.memory_bytes``; the dense counts dominate (``2 * 4 * S * A * S``
+    bytes), the compact model needs ``3 * 4 * S * A * K``, the deterministic one ``4 * S * A``.
+    """
+    n_s = _check_size("n_states", n_states)
+    n_a = _check_size("n_actions", n_actions)
+    if not isinstance(config, DynaQConfig):
+        raise TypeError(f"init: config must be a DynaQConfig, got {type(config).__name__}")
+    zeros_sa = jnp.zeros((n_s, n_a), jnp.float32)
+    izeros_sa = jnp.zeros((n_s, n_a), jnp.int32)
+    return DynaQState(
+        q=zeros_sa,
+        r=zeros_sa,
+        terminal=jnp.zeros((n_s,), jnp.bool_),
+        visits=izeros_sa,
+        last_visit=izeros_sa,
+        pairs=jnp.zeros((n_s * n_a + n_a,), jnp.int32),
+        n_pairs=jnp.zeros((), jnp.int32),
+        real_steps=jnp.zeros((), jnp.int32),
+        model=kind_for(config).init(n_s, n_a, config),
+        planner=planner_for(config).init(n_s, n_a, config),
+    )
 
 
 def _check_transition(
@@ -56,13 +93,16 @@ def _act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[
 
 
 def act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
-    """Epsilon-greedy action with uniform tie-breaking.
+    """Epsilon-greedy action with uniform tie-breaking (Sutton & Barto 2.2 and 8.2).
 
     With probability ``epsilon`` an action uniform over all ``A``; otherwise an action uniform over
     ``argmax_a Q[s, a]`` (every maximal action, not the first: ``np.argmax``'s tie-break toward
     action 0 is why the seed notebook never reaches FrozenLake's goal). One draw of ``A + 1``
     uniforms: ``u_0 < epsilon`` decides; ``argmax`` of the remaining ``A`` (restricted to maximal
     actions when greedy) picks the action.
+
+    Raises:
+        ValueError: ``s`` is not an index in ``[0, S)``.
     """
     check_index("act", "s", s, state.n_states)
     return _act(state, key, s, config)
@@ -80,15 +120,14 @@ def _update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: Bool[Array, ""] | None = None,
+    active: Active = None,
 ) -> DynaQState:
-    zero = runtime_zero(state.step)
+    zero = runtime_zero(state.real_steps)
     nonterminal = ~jnp.asarray(terminated, jnp.bool_)
     r = jnp.asarray(r, jnp.float32)
     target = q_target(r, nonterminal, config.discount, jnp.max(state.q[s_next]), zero)
     q_sa = td_step(state.q[s, a], target, config.learning_rate, active, zero)
-    q = state.q.at[s, a].set(q_sa)
-    return state._replace(q=q)
+    return state._replace(q=state.q.at[s, a].set(q_sa))
 
 
 def update(
@@ -99,15 +138,20 @@ def update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    *,
+    active: Active = None,
 ) -> DynaQState:
-    """Direct Q-learning from one real transition.
+    """Direct Q-learning from one real transition (Watkins 1989; Sutton & Barto 6.5, eq. 6.8).
 
     ``Q[s,a] += alpha * (r + gamma * (1 - terminated) * max_a' Q[s',a'] - Q[s,a])``: a terminated
     transition does not bootstrap. (A time-limit truncation is not termination: pass
     ``terminated=False``.)
+
+    Raises:
+        ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
     _check_transition("update", state, s, a, r, s_next, terminated)
-    return _update(state, s, a, r, s_next, terminated, config)
+    return _update(state, s, a, r, s_next, terminated, config, active)
 
 
 # -- model learning -------------------------------------------------------------------------------
@@ -122,38 +166,20 @@ def _model_update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: Bool[Array, ""] | None = None,
+    active: Active = None,
 ) -> DynaQState:
-    # ``active=False`` makes this a no-op without selecting between whole states (the compiled
-    # loop pads finished seeds this way): every write below is weighted or masked by it.
+    # ``active=False`` makes this a no-op without selecting between whole states: every write
+    # below is weighted or masked by it.
+    kind = kind_for(config)
     n_a = state.q.shape[-1]
     on = jnp.asarray(True) if active is None else jnp.asarray(active, jnp.bool_)
     s = jnp.asarray(s, jnp.int32)
     a = jnp.asarray(a, jnp.int32)
     s_next = jnp.asarray(s_next, jnp.int32)
     r = jnp.asarray(r, jnp.float32)
-    outcomes, dropped = state.outcomes, state.dropped
-    if config.outcome_slots:
-        # compact model: count s' in its slot (or the first empty one); none left: drop, count it
-        slot = outcome_slot(state.t_c[s, a], state.outcomes[s, a], s_next)
-        fits = slot < config.outcome_slots
-        on_cell = on & fits
-        cell = jnp.where(on_cell, slot, config.outcome_slots)  # out of range: written nowhere
-        outcomes = outcomes.at[s, a, cell].set(s_next, mode="drop")
-        dropped = dropped + (on & ~fits).astype(jnp.int32)
-    else:
-        cell, on_cell = s_next, on
-    t_c = state.t_c.at[s, a, cell].add(on_cell.astype(jnp.float32), mode="drop")
-    # running sums along the last axis: every entry j >= cell gains the same 1 (an O(S) row update)
-    tail = (jnp.arange(state.t_c.shape[-1]) >= cell) & on_cell
-    t_c_cum = state.t_c_cum.at[s, a].add(tail.astype(jnp.float32))
-    if config.model == "count":
-        smoothed = smooth_reward(state.r[s, a], r, config.learning_rate, runtime_zero(state.step))
-        r_new = jnp.where(on, smoothed, state.r[s, a])
-    else:
-        r_new = jnp.where(on, r, state.r[s, a])
-    r_tab = state.r.at[s, a].set(r_new)
-    next_state = state.next_state.at[s, a].set(jnp.where(on, s_next, state.next_state[s, a]))
+    model = kind.learn(state.model, s, a, s_next, on, config)
+    learned_r = kind.learn_reward(state.r[s, a], r, config, runtime_zero(state.real_steps))
+    r_tab = state.r.at[s, a].set(jnp.where(on, learned_r, state.r[s, a]))
     terminal = state.terminal.at[s_next].max(jnp.asarray(terminated, jnp.bool_) & on)
 
     # Planning candidates. Dyna-Q (kappa == 0): the pair, when first tried. Dyna-Q+ (kappa > 0):
@@ -170,23 +196,20 @@ def _model_update(
     cand = jnp.where(jnp.arange(n_a) < n_new, cand, window)
     pairs = jax.lax.dynamic_update_slice(state.pairs, cand, (state.n_pairs,))
     old_row = state.last_visit[s]
-    stamp_row = jnp.where(plus & new_state, state.step, old_row).at[a].set(state.step)
+    stamp_row = jnp.where(plus & new_state, state.real_steps, old_row).at[a].set(state.real_steps)
     last_visit = state.last_visit.at[s].set(jnp.where(on, stamp_row, old_row))
     learned = state._replace(
-        t_c=t_c,
-        t_c_cum=t_c_cum,
-        outcomes=outcomes,
+        model=model,
         r=r_tab,
         terminal=terminal,
-        next_state=next_state,
         visits=state.visits.at[s, a].add(on.astype(jnp.int32)),
         last_visit=last_visit,
         pairs=pairs,
         n_pairs=state.n_pairs + n_new,
-        step=state.step + on.astype(jnp.int32),
-        dropped=dropped,
+        real_steps=state.real_steps + on.astype(jnp.int32),
     )
-    return after_model_update(learned, s, a, s_next, config, on)
+    learned = mark_optimistic(learned, s, s_next, config, on)
+    return planner_for(config).observe(learned, s, a, config, kind, on)
 
 
 def model_update(
@@ -197,22 +220,59 @@ def model_update(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    *,
+    active: Active = None,
 ) -> DynaQState:
-    """Learn the model from one real transition.
+    """Learn the model from one real transition (Sutton & Barto 8.2, step (e); the lecture notes'
+    count model).
 
-    ``T_c[s,a,s'] += 1`` (that cell only; its running sums ``t_c_cum[s,a,j] += 1`` for
-    ``j >= s'``; compact model: the cell is the slot ``k`` holding ``s'``, or the first empty slot,
-    which then holds ``s'``; with no such slot ``dropped += 1`` and ``T_c`` is unchanged);
-    count model ``R[s,a] = (1 - alpha) R[s,a] + alpha r``,
-    deterministic model ``R[s,a] = r`` and ``next_state[s,a] = s'``; ``terminal[s'] |= terminated``;
-    ``(s, a)`` joins the planning candidates on its first visit (with Dyna-Q+, all actions of ``s``
-    on the first visit of ``s``); ``last_visit[s,a] = step``; ``step += 1``. Then
-    ``planners.after_model_update``: with ``optimism > 0`` the untried actions of ``s`` and ``s'``
-    get ``Q = optimism / (1 - gamma)``; with ``planner="sweeping"`` ``(s, a)`` is queued with
-    priority ``|target - Q[s,a]|`` when that exceeds ``theta``.
+    The model kind learns ``(s, a) -> s'`` (dense counts ``T_c[s,a,s'] += 1``; the compact model
+    counts ``s'`` in its slot or drops it when all slots hold other states; the deterministic model
+    keeps ``next_state[s,a] = s'``); count models ``R[s,a] = (1 - alpha) R[s,a] + alpha r``, the
+    deterministic model ``R[s,a] = r``; ``terminal[s'] |= terminated``; ``(s, a)`` joins the
+    planning candidates on its first visit (with Dyna-Q+, all actions of ``s`` on the first visit
+    of ``s``); ``last_visit[s,a] = real_steps``; ``real_steps += 1``. Then with ``optimism > 0``
+    the untried actions of ``s`` and ``s'`` get ``Q = optimism / (1 - gamma)``, and the planner
+    observes the pair (prioritized sweeping queues it with priority ``|target - Q[s,a]|`` when
+    that exceeds ``theta``).
+
+    Raises:
+        ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
     _check_transition("model_update", state, s, a, r, s_next, terminated)
-    return _model_update(state, s, a, r, s_next, terminated, config)
+    return _model_update(state, s, a, r, s_next, terminated, config, active)
+
+
+# -- planning -------------------------------------------------------------------------------------
+
+
+@typed_jit
+def _plan(
+    state: DynaQState, key: Key, config: DynaQConfig, active: Active = None
+) -> tuple[DynaQState, Int[Array, ""]]:
+    if config.planning_steps == 0:
+        return state, jnp.zeros((), jnp.int32)
+    return planner_for(config).plan(state, key, config, kind_for(config), active)
+
+
+def plan_counted(
+    state: DynaQState, key: Key, config: DynaQConfig, *, active: Active = None
+) -> tuple[DynaQState, Int[Array, ""]]:
+    """``plan``, and the number of Q updates the planner made (``planning_steps`` for the sample
+    and expected planners once a pair was tried; prioritized sweeping's pops above ``theta``)."""
+    return _plan(state, key, config, active)
+
+
+def plan(state: DynaQState, key: Key, config: DynaQConfig, *, active: Active = None) -> DynaQState:
+    """``planning_steps`` simulated updates from the model (Dyna-Q's step (f), Sutton & Barto 8.2),
+    by the config's planner (``dynaq_jax.planners``).
+
+    The default ``"sample"`` planner, for ``i = 1..n``: ``(s, a)`` uniform among the pairs tried,
+    ``s' ~ T[s,a,:]``, ``r = R[s,a]`` (plus the Dyna-Q+ bonus), then ``Q[s,a] += alpha (r + gamma
+    (1 - terminal[s']) max Q[s'] - Q[s,a])``, one ``lax.scan``. A no-op before any pair was tried
+    or with ``planning_steps = 0``.
+    """
+    return _plan(state, key, config, active)[0]
 
 
 # -- the notebook's step --------------------------------------------------------------------------
@@ -228,12 +288,34 @@ def _step(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
-    active: Bool[Array, ""] | None = None,
-) -> DynaQState:
-    if config.planner != "sweeping":  # prioritized sweeping applies it through its queue
+    active: Active = None,
+) -> tuple[DynaQState, Int[Array, ""]]:
+    direct = planner_for(config).direct_update
+    if direct:
         state = _update(state, s, a, r, s_next, terminated, config, active)
     state = _model_update(state, s, a, r, s_next, terminated, config, active)
-    return plan_impl(state, key, config, active)
+    state, planned = _plan(state, key, config, active)
+    on = jnp.asarray(True) if active is None else jnp.asarray(active, jnp.bool_)
+    return state, planned + (on & direct).astype(jnp.int32)
+
+
+def step_counted(
+    state: DynaQState,
+    key: Key,
+    s: IntScalar,
+    a: IntScalar,
+    r: FloatScalar,
+    s_next: IntScalar,
+    terminated: BoolScalar,
+    config: DynaQConfig,
+    *,
+    active: Active = None,
+) -> tuple[DynaQState, Int[Array, ""]]:
+    """``step``, and the number of Q updates it made: the direct update (unless the planner
+    applies the transition itself) plus the planner's (``plan_counted``); ``0`` where
+    ``active`` is false."""
+    _check_transition("step", state, s, a, r, s_next, terminated)
+    return _step(state, key, s, a, r, s_next, terminated, config, active)
 
 
 def step(
@@ -245,32 +327,38 @@ def step(
     s_next: IntScalar,
     terminated: BoolScalar,
     config: DynaQConfig,
+    *,
+    active: Active = None,
 ) -> DynaQState:
-    """One Dyna-Q step on a real transition: ``update``, then ``model_update``, then ``plan``.
+    """One Dyna-Q step on a real transition (Sutton & Barto 8.2, steps (d)-(f)): ``update``, then
+    ``model_update``, then ``plan``.
 
-    (a) direct RL ``Q[s,a] += alpha (r + gamma (1 - terminated) max Q[s'] - Q[s,a])``;
-    (b) model learning (see ``model_update``); (c) ``planning_steps`` simulated updates (``plan``).
-    Prioritized sweeping (``planner="sweeping"``) skips (a): the queue applies the transition.
+    (d) direct RL ``Q[s,a] += alpha (r + gamma (1 - terminated) max Q[s'] - Q[s,a])``;
+    (e) model learning (``model_update``); (f) ``planning_steps`` simulated updates (``plan``).
+    Prioritized sweeping skips (d): its queue applies the transition.
+
+    Raises:
+        ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
     _check_transition("step", state, s, a, r, s_next, terminated)
-    return _step(state, key, s, a, r, s_next, terminated, config)
+    return _step(state, key, s, a, r, s_next, terminated, config, active)[0]
 
 
 # -- read-outs ------------------------------------------------------------------------------------
 
 
-def transition_probs(state: DynaQState) -> Probs:
-    """The count model's transition probabilities ``T = T_c / sum_s' T_c`` (rows sum to 1).
+def transition_probs(state: DynaQState, config: DynaQConfig | None = None) -> Probs:
+    """The model's transition probabilities ``T[s, a, s']``, shape ``[..., S, A, S]``; every row
+    sums to 1.
 
-    Compact model (``outcome_slots > 0``): ``T[s,a,s'] = sum_k t_c[s,a,k] [outcomes[s,a,k] = s']
-    / sum_k t_c[s,a,k]`` (what planning samples from), ``1 / S`` for a pair never tried.
-    Shape ``[..., S, A, S]`` either way.
+    Dense counts: the lecture notes' ``T = T_c / sum_s' T_c``. Compact model: ``T[s,a,s'] =
+    sum_k t_c[s,a,k] [outcomes[s,a,k] = s'] / sum_k t_c[s,a,k]`` (what planning samples from).
+    Deterministic model: one-hot at the last ``s'`` seen. An untried pair is uniform. (The model
+    kind is read from ``config``, or from the state's model when no config is given.)
     """
-    if state.outcomes.shape[-1] == 0:
-        return transition_probs_from_counts(state.t_c)
-    counts = expand_counts(state.t_c, state.outcomes, state.n_states, 0.0)
-    total = jnp.sum(counts, axis=-1, keepdims=True)
-    return jnp.where(total > 0, counts / jnp.maximum(total, 1.0), 1.0 / state.n_states)
+    kind = kind_of(state.model) if config is None else kind_for(config)
+    cfg = DynaQConfig() if config is None else config
+    return kind.transition_probs(state.model, state.visits, cfg)
 
 
 def greedy_policy(state: DynaQState) -> Policy:
@@ -284,11 +372,16 @@ def state_values(state: DynaQState) -> Values:
 
 
 __all__ = [
+    "Active",
     "act",
     "greedy_policy",
+    "init",
     "model_update",
+    "plan",
+    "plan_counted",
     "state_values",
     "step",
+    "step_counted",
     "transition_probs",
     "update",
 ]

@@ -10,17 +10,30 @@ paths, so a different value compiles a different program.
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-ModelKind = Literal["count", "deterministic"]
-MODEL_KINDS: tuple[str, ...] = ("count", "deterministic")
-PlannerKind = Literal["sample", "expected", "sweeping"]
+from dynaq_jax.registry import MODEL_REGISTRY, PLANNER_REGISTRY
+
+ModelKind = str
+"""A model name: ``"count"`` (``"dense"`` counts, or ``"slots"`` with ``outcome_slots > 0``),
+``"deterministic"`` (``"last_seen"``), or the name of any registered model kind."""
+MODEL_ALIASES: dict[str, tuple[str, str]] = {
+    "count": ("dense", "slots"),
+    "deterministic": ("last_seen", "last_seen"),
+}
+"""The config's model names kept from the first release -> the registered model kind they select
+(without, with ``outcome_slots``)."""
+MODEL_KINDS: tuple[str, ...] = tuple(MODEL_ALIASES)
+"""The model names a command line offers (any registered model kind's name is accepted too)."""
+PlannerKind = str
+"""A planner name: ``"sample"``, ``"expected"``, ``"sweeping"`` or any registered planner."""
 PLANNER_KINDS: tuple[str, ...] = ("sample", "expected", "sweeping")
+"""The built-in planners (any registered planner's name is accepted too)."""
 
 Leaf = float | Float[Array, "..."]
 
@@ -30,6 +43,12 @@ _STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots")
 
 def _is_concrete(value: object) -> bool:
     return not isinstance(value, jax.core.Tracer)
+
+
+def any_positive(value: object) -> bool:
+    """Whether a concrete leaf (a float or an array of a sweep) is ``> 0`` anywhere; ``False``
+    for a tracer (checks run where values are concrete)."""
+    return _is_concrete(value) and bool(np.any(np.asarray(value, np.float64) > 0))
 
 
 def _check_leaf(name: str, value: object, lo: float, hi: float, lo_open: bool) -> None:
@@ -115,8 +134,9 @@ class DynaQConfig:
         if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
             raise ValueError(f"DynaQConfig.planning_steps must be an int >= 0, got {steps!r}")
         object.__setattr__(self, "planning_steps", int(steps))
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"DynaQConfig.model must be one of {MODEL_KINDS}, got {self.model!r}")
+        models = (*MODEL_ALIASES, *(n for n in MODEL_REGISTRY if n not in MODEL_ALIASES))
+        if not isinstance(self.model, str) or self.model not in models:
+            raise ValueError(f"DynaQConfig.model must be one of {models}, got {self.model!r}")
         prior = self.t_c_prior
         if (
             isinstance(prior, bool)
@@ -126,14 +146,10 @@ class DynaQConfig:
         ):
             raise ValueError(f"DynaQConfig.t_c_prior must be a finite float > 0, got {prior!r}")
         object.__setattr__(self, "t_c_prior", float(prior))
-        if self.planner not in PLANNER_KINDS:
+        if not isinstance(self.planner, str) or self.planner not in PLANNER_REGISTRY:
             raise ValueError(
-                f"DynaQConfig.planner must be one of {PLANNER_KINDS}, got {self.planner!r}"
-            )
-        if self.planner == "sweeping" and self.planning_steps == 0:
-            raise ValueError(
-                "DynaQConfig.planning_steps must be >= 1 with planner='sweeping' (the real "
-                "transition is applied through the queue), got 0"
+                f"DynaQConfig.planner must be one of {PLANNER_REGISTRY.names()}, "
+                f"got {self.planner!r}"
             )
         slots = self.outcome_slots
         if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 0:
@@ -142,18 +158,25 @@ class DynaQConfig:
         _check_leaf("theta", self.theta, 0.0, float("inf"), lo_open=False)
         _check_leaf("optimism", self.optimism, 0.0, float("inf"), lo_open=False)
         self._check_combinations()
+        PLANNER_REGISTRY[self.planner].check_config(self)
+        MODEL_REGISTRY[self.model_kind].check_config(self)
+
+    @property
+    def model_kind(self) -> str:
+        """The registered model kind this config selects: ``"count"`` is ``"dense"``, or
+        ``"slots"`` with ``outcome_slots > 0``; ``"deterministic"`` is ``"last_seen"``; any other
+        name is itself. (The one place the model name is resolved.)"""
+        alias = MODEL_ALIASES.get(self.model)
+        if alias is None:
+            return self.model
+        return alias[1] if self.outcome_slots else alias[0]
 
     def _check_combinations(self) -> None:
         """``optimism > 0`` needs ``discount < 1`` (a finite ``r_max / (1 - gamma)``) and
-        ``kappa = 0`` (Dyna-Q+ models untried actions itself); ``kappa > 0`` needs
-        ``planner="sample"``. Checked where the values are concrete."""
+        ``kappa = 0`` (Dyna-Q+ models untried actions itself). Checked where the values are
+        concrete; each planner and model kind checks its own fields (``check_config``)."""
         if not all(_is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
             return
-        if self.planner != "sample" and np.any(np.asarray(self.kappa, np.float64) > 0):
-            raise ValueError(
-                f"DynaQConfig.kappa={self.kappa!r} (Dyna-Q+) needs planner='sample', "
-                f"got planner={self.planner!r}"
-            )
         on = np.asarray(self.optimism, np.float64) > 0
         if np.any(on & (np.asarray(self.discount, np.float64) >= 1.0)):
             raise ValueError(

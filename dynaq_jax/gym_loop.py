@@ -31,10 +31,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.wrappers import TimeLimit
 from jaxtyping import Array, Bool, Float, Int
 
-from dynaq_jax.agent import _act, _step
+from dynaq_jax.agent import act, init, step
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.model import split_key
-from dynaq_jax.state import DynaQState, dropped_message, init
+from dynaq_jax.rng import split_key
+from dynaq_jax.state import DynaQState, dropped_message
 from dynaq_jax.train import EpisodeMetrics, TrainResult
 from dynaq_jax.types import Key
 
@@ -64,8 +64,8 @@ def _agent_call_impl(
     would have used, which keeps sub-env ``i`` identical to ``train(env, seed + i)``.
     """
     key_next, k_plan, k_act = split_key(key, 3)
-    state = _step(state, k_plan, s, a, r, s_next, terminated, config, learn)
-    action = _act(state, k_act, s_act, config)
+    state = step(state, k_plan, s, a, r, s_next, terminated, config, active=learn)
+    action = act(state, k_act, s_act, config)
     return state, jnp.where(advance, key_next, key), action
 
 

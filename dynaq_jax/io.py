@@ -2,12 +2,13 @@
 
 ``save(path, state, config, metrics)`` writes a zip archive that ``numpy.load`` can also read:
 
-- ``metadata.json``: format name (``"dynaq-jax"``) and version (``2``), the library version,
+- ``metadata.json``: format name (``"dynaq-jax"``) and version (``3``), the library version,
   ``config.to_dict()``, ``n_states``, ``n_actions``, the batch shape, and for every array its
   dtype, shape and the SHA-256 digest of its bytes;
-- ``state/<field>.npy``: one array per ``DynaQState`` field, each of shape ``[*B, *shape]`` where
-  ``shape`` is what ``init(n_states, n_actions, config)`` gives and ``B`` the batch shape shared by
-  every field (``()`` for one agent, ``(seeds,)``, ``(configs, seeds)``, ...);
+- ``state/<leaf>.npy``: one array per leaf of ``DynaQState``, named by its path (``q``, ``r``, ...,
+  ``model.t_c``, ``planner.priority``), each of shape ``[*B, *shape]`` where ``shape`` is what
+  ``init(n_states, n_actions, config)`` gives and ``B`` the batch shape shared by every leaf
+  (``()`` for one agent, ``(seeds,)``, ``(configs, seeds)``, ...);
 - ``metrics/<name>.npy``: one array per metric, when metrics were given.
 
 The file is written to a temporary file in the same directory and moved into place with
@@ -35,16 +36,37 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from dynaq_jax.agent import init
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.state import DynaQState, init
+from dynaq_jax.state import DynaQState
 
 FORMAT_NAME = "dynaq-jax"
 """The ``format`` entry of every file's metadata."""
 
-FORMAT_VERSION = 2
-"""The newest file format version this module writes and reads. Version 2 added the state fields
-``outcomes`` and ``dropped`` (the compact model); a version-1 file is read as a dense-model state
-with ``outcomes`` empty and ``dropped = 0``."""
+FORMAT_VERSION = 3
+"""The newest file format version this module writes and reads. Version 3 stores the state's
+leaves by path (the transition model and the planner state as sub-pytrees). Versions 1 and 2 held
+one flat array per field of the earlier 14-field state (version 2 added ``outcomes`` and
+``dropped``); they load into the new layout (``LEGACY_FIELDS``), the arrays a model kind or planner
+does not use (a deterministic agent's counts, a queue without sweeping) set aside."""
+
+LEGACY_FIELDS: dict[str, str] = {
+    "q": "q",
+    "r": "r",
+    "terminal": "terminal",
+    "visits": "visits",
+    "last_visit": "last_visit",
+    "pairs": "pairs",
+    "n_pairs": "n_pairs",
+    "step": "real_steps",
+    "t_c": "model.t_c",
+    "t_c_cum": "model.t_c_cum",
+    "outcomes": "model.outcomes",
+    "dropped": "model.dropped",
+    "next_state": "model.next_state",
+    "priority": "planner.priority",
+}
+"""Version-1 and -2 field -> version-3 leaf path."""
 
 _ADDED_IN_V2 = ("outcomes", "dropped")
 
@@ -109,12 +131,54 @@ def _library_version() -> str:
             return "unknown"
 
 
+def _leaf_name(path: tuple[Any, ...]) -> str:
+    """``model.t_c`` for the path of ``state.model.t_c``."""
+    return jax.tree_util.keystr(path, simple=True, separator=".")
+
+
 def _expected(
     n_states: int, n_actions: int, config: DynaQConfig
 ) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shape and dtype of every ``DynaQState`` field of one agent, as ``init`` makes them."""
+    """Shape and dtype of every leaf of one agent's ``DynaQState`` (by path), as ``init`` makes
+    them."""
     shapes = jax.eval_shape(lambda: init(n_states, n_actions, config))
-    return {f: getattr(shapes, f) for f in DynaQState._fields}
+    return {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(shapes)}
+
+
+def _legacy_expected(
+    n_states: int, n_actions: int, config: DynaQConfig, version: int
+) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shape and dtype of every field of the 14-field state of format versions 1 and 2."""
+    k = config.outcome_slots
+    sa, f32, i32 = (n_states, n_actions), np.dtype(np.float32), np.dtype(np.int32)
+    def spec(shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call]
+
+    out = {
+        "q": spec(sa, f32),
+        "t_c": spec((*sa, k or n_states), f32),
+        "t_c_cum": spec((*sa, k or n_states), f32),
+        "outcomes": spec((*sa, k) if k else (0,), i32),
+        "r": spec(sa, f32),
+        "terminal": spec((n_states,), np.dtype(np.bool_)),
+        "next_state": spec(sa, i32),
+        "visits": spec(sa, i32),
+        "last_visit": spec(sa, i32),
+        "pairs": spec((n_states * n_actions + n_actions,), i32),
+        "n_pairs": spec((), i32),
+        "step": spec((), i32),
+        "priority": spec(sa, f32),
+        "dropped": spec((), i32),
+    }
+    if version < 2:
+        for f in _ADDED_IN_V2:
+            del out[f]
+    return out
+
+
+def state_leaves(state: DynaQState) -> dict[str, Any]:
+    """Every leaf of ``state`` by its path name (``q``, ..., ``model.t_c``)."""
+    return {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(state)}
 
 
 def _same_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
@@ -164,10 +228,16 @@ def _state_arrays(state: DynaQState, config: DynaQConfig) -> tuple[dict[str, Any
         raise ValueError(f"save: state.q must have shape [*batch, S, A], got {q}")
     n_s, n_a = state.n_states, state.n_actions
     specs = _expected(n_s, n_a, config)
+    leaves = state_leaves(state)
+    if set(leaves) != set(specs):
+        raise ValueError(
+            f"save: the state's leaves {sorted(leaves)} are not those init makes for this config "
+            f"{sorted(specs)} (a state of another model kind or planner?)"
+        )
     arrays: dict[str, Any] = {}
     batch: tuple[int, ...] | None = None
     for f, spec in specs.items():
-        arr = _to_host("save", f"state.{f}", getattr(state, f))
+        arr = _to_host("save", f"state.{f}", leaves[f])
         n_batch = arr.ndim - len(spec.shape)
         if n_batch < 0 or arr.shape[n_batch:] != spec.shape:
             raise ValueError(
@@ -459,8 +529,10 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
         raise DynaQFileError(path, f"invalid config in metadata: {e}") from e
 
     n_s, n_a, batch = meta["n_states"], meta["n_actions"], tuple(meta["batch_shape"])
+    version = meta["format_version"]
     try:
-        specs = _expected(n_s, n_a, config)
+        target = _expected(n_s, n_a, config)
+        specs = target if version >= 3 else _legacy_expected(n_s, n_a, config, version)
     except (ValueError, TypeError, OverflowError) as e:
         raise DynaQFileError(
             path, f"malformed metadata: n_states={n_s}, n_actions={n_a} give no valid state ({e})"
@@ -477,20 +549,23 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
     state_meta: dict[str, Any] = meta["state"]
     in_archive = _names(members, _STATE)
     # version 1 predates these fields; their dense-model values are known (empty, zero)
-    implied = {f: specs.pop(f) for f in _ADDED_IN_V2} if meta["format_version"] < 2 else {}
+    implied: dict[str, jax.ShapeDtypeStruct] = {}
+    if version < 2:
+        v2 = _legacy_expected(n_s, n_a, config, 2)
+        implied = {f: v2[f] for f in _ADDED_IN_V2}
     missing = [f for f in specs if f not in state_meta or f not in in_archive]
     if missing:
         raise DynaQFileError(
             path, f"missing state array(s) {', '.join(map(repr, missing))} (DynaQState field(s))"
         )
     extra = [n for n in dict.fromkeys([*state_meta, *in_archive]) if n not in specs]
-    if implied and config.outcome_slots:
+    if implied and config.model_kind == "slots":
         raise DynaQFileError(path, "a version-1 file cannot hold a compact-model state")
     if extra:
         raise DynaQFileError(
             path,
-            f"extra state array(s) {', '.join(map(repr, extra))}: not DynaQState fields "
-            f"{DynaQState._fields}",
+            f"extra state array(s) {', '.join(map(repr, extra))}: not DynaQState leaves "
+            f"{tuple(specs)}",
         )
     metric_names = _names(members, _METRICS)
     recorded = list(metric_meta) if metric_meta is not None else []
@@ -521,6 +596,16 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
         fields[f] = jnp.asarray(arr.astype(spec.dtype, copy=False))
     for f, spec in implied.items():
         fields[f] = jnp.zeros(batch + tuple(spec.shape), spec.dtype)
+    if version < 3:  # the 14 fields of versions 1 and 2 -> the leaves this config's state has
+        fields = {LEGACY_FIELDS[f]: x for f, x in fields.items() if LEGACY_FIELDS[f] in target}
+        if set(fields) != set(target):
+            raise DynaQFileError(
+                path,
+                f"a version-{version} file lacks state leaves {sorted(set(target) - set(fields))}",
+            )
+    shapes = jax.eval_shape(lambda: init(n_s, n_a, config))
+    paths = [_leaf_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
+    state = jax.tree.unflatten(jax.tree.structure(shapes), [fields[p] for p in paths])
 
     metrics: dict[str, npt.NDArray[Any]] | None = None
     if metric_meta is not None:
@@ -529,7 +614,16 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             arr = _checked_array(path, zf, _METRICS + name, f"metrics array {name!r}", entry)
             metrics[name] = arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
-    return Loaded(state=DynaQState(**fields), config=config, metrics=metrics, metadata=meta)
+    return Loaded(state=state, config=config, metrics=metrics, metadata=meta)
 
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DynaQFileError", "Loaded", "load", "save"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "LEGACY_FIELDS",
+    "DynaQFileError",
+    "Loaded",
+    "load",
+    "save",
+    "state_leaves",
+]

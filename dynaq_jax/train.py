@@ -24,14 +24,14 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import Array, Bool, Float, Int
 
-from dynaq_jax.agent import _act, _step
+from dynaq_jax.agent import act, init, step
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
-from dynaq_jax.model import split_key
-from dynaq_jax.state import DynaQState, dropped_message, init, model_size
+from dynaq_jax.rng import split_key
+from dynaq_jax.state import DynaQState, dropped_message, model_size
 from dynaq_jax.types import Key
 
 Env = TabularMDP | ChangingMDP
@@ -113,12 +113,12 @@ def _real_step(
     base = _base(env)
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
     key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
-    a = _act(c.agent, k_act, c.s, config)
+    a = act(c.agent, k_act, c.s, config)
     if isinstance(env, ChangingMDP):
         s_next, r, term = step_changing(env, k_env, c.t, c.s, a)
     else:
         s_next, r, term = env_step(env, k_env, c.s, a)
-    agent = _step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)
+    agent = step(c.agent, k_plan, c.s, a, r, s_next, term, config, active=active)
     t_ep = c.t_ep + 1
     ret = c.ret + r
     trunc = jnp.asarray(False) if time_limit is None else (t_ep >= time_limit) & ~term

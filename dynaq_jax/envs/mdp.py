@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import check_index, is_concrete, typed_jit
-from dynaq_jax.model import sample_from_counts, uniforms
+from dynaq_jax.rng import sample_from_counts, uniforms
 from dynaq_jax.types import IntScalar, Key
 
 Outcome = tuple[Int[Array, ""], Float[Array, ""], Bool[Array, ""]]
@@ -209,7 +209,7 @@ def stack_mdps(envs: Sequence[TabularMDP]) -> TabularMDP:
 
 inverse_cdf = sample_from_counts
 """Index ``k`` with probability ``w_k / sum_j w_j`` from one uniform ``u ~ U[0, 1)`` (inverse CDF;
-the same routine samples ``s'`` from ``T_c`` rows in planning: ``dynaq_jax.model``)."""
+the same routine samples ``s'`` from ``T_c`` rows in planning: ``dynaq_jax.rng``)."""
 
 
 @typed_jit

@@ -1,0 +1,174 @@
+"""The interface every model kind implements, and the maths the count models share.
+
+A model kind owns one typed sub-pytree of ``DynaQState`` (``state.model``) and answers the
+questions the agent and the planners ask of a learned model. The agent (``dynaq_jax.agent``) and
+the planners (``dynaq_jax.planners``) call these methods and never look inside ``state.model``.
+"""
+
+import abc
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from dynaq_jax.config import DynaQConfig
+from dynaq_jax.numerics import rounded, row_sum
+from dynaq_jax.types import FloatScalar, Probs, RewardTable, Values
+
+
+class ModelKind(abc.ABC):
+    """A kind of learned transition model (a plug-in: see ``dynaq_jax.models``).
+
+    ``model`` below is the kind's own sub-pytree (``state.model``). Index arguments are traced
+    int32 arrays; ``sa`` are flat pairs ``s * A + a``; ``on`` masks a transition (``False``: the
+    model must come back unchanged, bit for bit). ``zero`` is ``numerics.runtime_zero`` of the
+    agent's real-step count, for ``numerics.rounded``.
+    """
+
+    name: ClassVar[str]
+    """The registry name."""
+
+    model_type: ClassVar[type]
+    """The class of the kind's sub-pytree (``state.model``)."""
+
+    stochastic: ClassVar[bool] = True
+    """Whether the model is a distribution over ``s'`` (prioritized sweeping then backs a pair up
+    in full, ``Q[s,a] = target``); a deterministic model's sweeps take the book's ``alpha`` step."""
+
+    def check_config(self, config: DynaQConfig) -> None:  # noqa: B027 (optional hook)
+        """Raise ``ValueError`` naming the field if ``config`` cannot run this kind."""
+
+    @abc.abstractmethod
+    def init(self, n_states: int, n_actions: int, config: DynaQConfig) -> Any:
+        """The empty model: nothing observed."""
+
+    @abc.abstractmethod
+    def learn(
+        self,
+        model: Any,
+        s: Int[Array, ""],
+        a: Int[Array, ""],
+        s_next: Int[Array, ""],
+        on: Bool[Array, ""],
+        config: DynaQConfig,
+    ) -> Any:
+        """Learn the real transition ``(s, a) -> s'`` (a no-op where ``on`` is false)."""
+
+    @abc.abstractmethod
+    def learn_reward(
+        self, r_sa: Float[Array, ""], r: Float[Array, ""], config: DynaQConfig, zero: Int[Array, ""]
+    ) -> Float[Array, ""]:
+        """The new ``R[s, a]`` after a real reward ``r`` (the agent masks it with ``on``)."""
+
+    @abc.abstractmethod
+    def reward_estimate(
+        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
+    ) -> RewardTable:
+        """``R_hat[s, a]``, the reward the full-backup planners back up."""
+
+    @abc.abstractmethod
+    def sample_next(
+        self, model: Any, sa: Int[Array, " N"], u: Float[Array, " N"], config: DynaQConfig
+    ) -> Int[Array, " N"]:
+        """Draw ``s' ~ T[s, a, :]`` for each tried pair of ``sa`` from the uniforms ``u``."""
+
+    @abc.abstractmethod
+    def next_values(
+        self,
+        model: Any,
+        v: Values,
+        sa: Int[Array, "*N"],
+        config: DynaQConfig,
+        zero: Int[Array, ""],
+    ) -> Float[Array, "*N"]:
+        """The expected next value ``sum_s' T[s, a, s'] v[s']`` of the pairs ``sa``."""
+
+    @abc.abstractmethod
+    def all_next_values(
+        self, model: Any, v: Values, config: DynaQConfig, zero: Int[Array, ""]
+    ) -> Float[Array, "S A"]:
+        """``sum_s' T[s, a, s'] v[s']`` for every pair."""
+
+    @abc.abstractmethod
+    def into(self, model: Any, config: DynaQConfig) -> Any:
+        """What ``value_change`` needs, computed once per planning call (e.g. ``T``)."""
+
+    @abc.abstractmethod
+    def value_change(
+        self,
+        model: Any,
+        into: Any,
+        s: Int[Array, ""],
+        dv: Float[Array, ""],
+        zero: Int[Array, ""],
+    ) -> Float[Array, "S A"]:
+        """How every pair's ``gamma sum_s' T v`` moves when ``gamma v[s]`` moves by ``dv``:
+        ``T[:, :, s] * dv``."""
+
+    @abc.abstractmethod
+    def predecessors(
+        self, model: Any, s: Int[Array, ""], visits: Int[Array, "S A"], config: DynaQConfig
+    ) -> Bool[Array, "S A"]:
+        """The pairs the model predicts to lead to ``s`` (prioritized sweeping's predecessors)."""
+
+    @abc.abstractmethod
+    def transition_probs(
+        self, model: Any, visits: Int[Array, "*B S A"], config: DynaQConfig
+    ) -> Probs:
+        """The model's ``T[s, a, s']``, shape ``[*B, S, A, S]``; every row sums to 1."""
+
+
+# -- maths the count models share ----------------------------------------------------------------
+
+
+def smooth_reward(
+    r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar, zero: Int[Array, ""]
+) -> Float[Array, ""]:
+    """The lecture notes' reward model update: ``R'[s,a] = (1 - alpha) * R[s,a] + alpha * r``.
+
+    Each product is rounded on its own (``numerics.rounded``).
+    """
+    kept = rounded((1.0 - alpha) * jnp.asarray(r_sa, jnp.float32), zero)
+    return kept + rounded(alpha * jnp.asarray(r, jnp.float32), zero)
+
+
+def debiased_reward(r: RewardTable, visits: Int[Array, "S A"], alpha: FloatScalar) -> RewardTable:
+    """The smoothed reward with the weight of its arbitrary start ``R = 0`` divided out.
+
+    After ``N = visits[s,a]`` smoothing steps that start's weight is ``(1 - alpha)^N``; dividing it
+    out (Adam's bias correction, Kingma & Ba 2015) leaves the weighted average of the rewards seen:
+    ``R_hat = R / (1 - (1 - alpha)^N)`` (``R`` itself where ``N = 0``).
+    """
+    n = visits.astype(jnp.float32)
+    kept = (1.0 - jnp.asarray(alpha, jnp.float32)) ** n
+    return jnp.where(n > 0, r / (1.0 - kept), r)
+
+
+def add_count(
+    t_c: Float[Array, "S A K"],
+    t_c_cum: Float[Array, "S A K"],
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    cell: Int[Array, ""],
+    on: Bool[Array, ""],
+) -> tuple[Float[Array, "S A K"], Float[Array, "S A K"]]:
+    """``T_c[s, a, cell] += 1`` and its running sums ``t_c_cum[s, a, j] += 1`` for ``j >= cell``
+    (an ``O(K)`` row update); nothing where ``on`` is false or ``cell`` is out of range."""
+    t_c = t_c.at[s, a, cell].add(on.astype(jnp.float32), mode="drop")
+    tail = (jnp.arange(t_c.shape[-1]) >= cell) & on
+    return t_c, t_c_cum.at[s, a].add(tail.astype(jnp.float32))
+
+
+def count_probs(t_c: Float[Array, "*N S"]) -> Float[Array, "*N S"]:
+    """``T = T_c / sum_s' T_c`` row by row, the row sums by ``numerics.row_sum`` (the same bits
+    eagerly, under ``jit`` and ``vmap``)."""
+    return t_c / row_sum(t_c)[..., None]
+
+
+__all__ = [
+    "ModelKind",
+    "add_count",
+    "count_probs",
+    "debiased_reward",
+    "smooth_reward",
+]
