@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dynaq_jax import plotting
+from dynaq_jax.plotting.common import rolling_mean
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FROZEN_LAKE_4X4 = ["SFFF", "FHFH", "FFFH", "HFFG"]
@@ -82,7 +83,7 @@ def test_learning_curves_rejects_bad_inputs(tmp_path: Path) -> None:
 def test_rolling_mean_matches_convolution(rng: np.random.Generator) -> None:
     data = rng.random((3, 50))
     expected = np.stack([np.convolve(row, np.ones(7) / 7, mode="valid") for row in data])
-    np.testing.assert_allclose(plotting._rolling_mean(data, 7), expected)
+    np.testing.assert_allclose(rolling_mean(data, 7), expected)
 
 
 # --------------------------------------------------------------------------------------------------
