@@ -7,19 +7,30 @@ Settings profiles (picked by ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI`` is 
 
 Strategies keep every array shape fixed (``S = 5`` states, ``A = 3`` actions) and draw index
 sequences instead, so each jitted function compiles once per config structure.
+
+The ``variant`` fixture runs a function eagerly (``jax.disable_jit``), under ``jax.jit`` or under
+``jax.vmap`` (``Variant``): tests compare each variant with the plain call, bit for bit, instead of
+hand-writing the three versions.
 """
 
+import functools
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dynaq_jax as dq
+from dynaq_jax.exploration import elapsed, exploration_bonus
+from dynaq_jax.models import kind_for
+from dynaq_jax.numerics import runtime_zero
+from dynaq_jax.planners.base import draw_pairs
 
 settings.register_profile(
     "dev",
@@ -116,3 +127,113 @@ def assert_trees_identical(x: Any, y: Any, msg: str = "") -> None:
         where = f"{msg} {jax.tree_util.keystr(path)}"
         assert a.shape == b.shape and a.dtype == b.dtype, where
         assert a.tobytes() == b.tobytes(), (where, a, b)
+
+
+# -- the simulated transitions of the sample planner ----------------------------------------------
+
+
+class Simulated(NamedTuple):
+    """The ``n`` transitions the sample planner draws: flat pair ``s * A + a``, ``s'``, reward
+    (with Dyna-Q+'s bonus), and whether ``s'`` is non-terminal."""
+
+    sa: jax.Array
+    s_next: jax.Array
+    reward: jax.Array
+    nonterminal: jax.Array
+
+
+@jax.jit
+def simulate(state: dq.DynaQState, k: jax.Array, config: dq.DynaQConfig) -> Simulated:
+    """The transitions ``plan`` with the sample planner updates from, drawn with ``k``: the pairs
+    of ``planners.base.draw_pairs``, ``s'`` from the model kind's ``sample_next`` (an untried
+    Dyna-Q+ pair leads back to its state with reward 0), the bonus ``kappa * sqrt(tau)``."""
+    n_a = state.n_actions
+    kind = kind_for(config)
+    sa, u = draw_pairs(state, k, config.planning_steps)
+    tried = state.visits.reshape(-1)[sa] > 0
+    s_next = jnp.where(tried, kind.sample_next(state.model, sa, u, config), sa // n_a)
+    bonus = exploration_bonus(elapsed(state, sa), config, runtime_zero(state.real_steps))
+    reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + bonus
+    return Simulated(sa, s_next, reward, ~state.terminal[s_next])
+
+
+# -- eager, jit, vmap -----------------------------------------------------------------------------
+
+VARIANTS = ("eager", "jit", "vmap")
+VMAP_COPIES = 3
+"""A single call under ``vmap`` runs a batch of this many copies (every row must agree)."""
+
+
+@functools.cache
+def _jitted(fn: Callable[..., Any], static_argnums: tuple[int, ...]) -> Callable[..., Any]:
+    return jax.jit(fn, static_argnums=static_argnums)
+
+
+def _stack(*rows: Any) -> Any:
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *rows)
+
+
+class Variant:
+    """One way to run a function: ``"eager"`` (under ``jax.disable_jit()``: op by op, every
+    internal ``jit`` off), ``"jit"`` (``jax.jit``, Python scalars traced) or ``"vmap"``
+    (``jax.vmap`` over a batch: the rows given, or copies of one call).
+
+    ``variant(fn)(*args, **kwargs)`` is one call; ``variant.rows(fn, rows, **kwargs)`` calls ``fn``
+    on each tuple of positional arguments in ``rows`` (under ``vmap``: as one batch) and returns
+    the results in order. ``static_argnums`` are passed as they are: not traced, not batched (they
+    must agree between rows). Keyword arguments are traced and, under ``vmap``, batched.
+    """
+
+    def __init__(self, name: str) -> None:
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Variant({self.name!r})"
+
+    def __call__(
+        self, fn: Callable[..., Any], *, static_argnums: tuple[int, ...] = ()
+    ) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            copies = VMAP_COPIES if self.name == "vmap" else 1
+            out = self.rows(fn, [args] * copies, static_argnums=static_argnums, **kwargs)
+            for i, other in enumerate(out[1:], 1):
+                assert_trees_identical(other, out[0], f"vmap copy {i}")
+            return out[0]
+
+        return call
+
+    def rows(
+        self,
+        fn: Callable[..., Any],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        static_argnums: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> list[Any]:
+        if self.name == "eager":
+            with jax.disable_jit():
+                return [fn(*args, **kwargs) for args in rows]
+        if self.name == "jit":
+            jitted = _jitted(fn, tuple(static_argnums))
+            return [jitted(*args, **kwargs) for args in rows]
+        n_args = len(rows[0])
+        static = {i: rows[0][i] for i in static_argnums}
+        for args in rows:
+            assert len(args) == n_args
+            assert all(args[i] is v or args[i] == v for i, v in static.items())
+        dynamic = [tuple(x for i, x in enumerate(args) if i not in static) for args in rows]
+
+        def one(dyn: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+            it = iter(dyn)
+            return fn(*(static[i] if i in static else next(it) for i in range(n_args)), **kw)
+
+        batched = jax.vmap(one)(_stack(*dynamic), _stack(*[kwargs] * len(rows)))
+        return [jax.tree.map(lambda x, i=i: x[i], batched) for i in range(len(rows))]
+
+
+@pytest.fixture(scope="session", params=VARIANTS)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """The function runner of one variant: eager, ``jit`` or ``vmap`` (``Variant``)."""
+    return Variant(request.param)
