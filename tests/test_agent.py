@@ -20,14 +20,19 @@ What each test guards:
   array) and non-finite or non-numeric rewards raise ``ValueError`` naming the function, the
   argument and the value, for ``act``, ``update``, ``model_update`` and ``step``.
 - ``test_checks_silent_for_tracers``: under ``jit`` and ``vmap`` valid tracer arguments pass (no
-  check fires on an abstract value) and give the eager result.
+  check fires on an abstract value) and give the plain call's result; ``vmap`` over a batch of
+  distinct valid indices equals the separate calls.
 - ``test_checks_fire_for_constants_under_jit``: a bad Python constant inside a jitted function
   still raises at trace time.
-- ``test_jit_equals_eager``: ``jax.jit(fn)`` equals ``fn`` run under ``jax.disable_jit()`` for
-  ``act``, ``update``, ``model_update``, ``plan`` and ``step`` (both model kinds, Dyna-Q+).
+- ``test_variants_agree``: ``act``, ``update``, ``model_update``, ``plan``, ``step`` and the
+  counted ``plan_counted``/``step_counted`` give the plain call's bits eagerly (every ``jit`` off),
+  under ``jax.jit`` and under ``jax.vmap`` (both model kinds, Dyna-Q+), also with ``active``
+  given.
+- ``test_inactive_is_a_no_op``: ``active=False`` leaves the state unchanged bit for bit and counts
+  no update, for ``update``, ``model_update``, ``plan`` and ``step``.
 - ``test_same_key_bit_identical``: the same inputs and key give bit-identical states; different
   keys give different plans (the key is actually used).
-- ``test_vmap_over_keys``: ``vmap`` over keys equals the separate calls, for ``act`` and ``step``.
+- ``test_vmap_over_keys``: a batch over keys equals the separate calls, for ``act`` and ``step``.
 - ``test_vmap_over_stacked_config``: ``vmap`` over ``DynaQConfig.stack`` (learning rates,
   discounts, epsilons, kappa zero and positive) equals separate calls with each config.
 """
@@ -41,12 +46,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dynaq_jax as dq
-from dynaq_jax.planning import plan
 from tests.conftest import (
     COUNT,
     DETERMINISTIC,
     A,
     S,
+    Variant,
     alphas,
     assert_trees_identical,
     gammas,
@@ -64,11 +69,7 @@ N_KEYS = 4000
 
 # One compiled program per function (configs passed as pytrees: their leaves are traced).
 ACT_KEYS = jax.jit(jax.vmap(dq.act, in_axes=(None, 0, None, None)))
-ACT = jax.jit(dq.act)
 UPDATE = jax.jit(dq.update)
-MODEL_UPDATE = jax.jit(dq.model_update)
-PLAN = jax.jit(plan)
-STEP = jax.jit(dq.step)
 
 # A state that has seen a few transitions (several outcomes per pair, a terminal state).
 HISTORY = [
@@ -258,32 +259,25 @@ def test_host_checks(fn: str, name: str, value: object) -> None:
     assert repr(value) in msg or str(value) in msg, msg
 
 
-def test_checks_silent_for_tracers() -> None:
+def test_checks_silent_for_tracers(variant: Variant) -> None:
     config = COUNT
     state = _history_state(config)
     k = key(3)
-    args = (1, 2, 0.5, 3, False)  # Python scalars: jit traces them, so no check sees a value
-    eager = {
-        "act": dq.act(state, k, 1, config),
-        "update": dq.update(state, *args, config),
-        "model_update": dq.model_update(state, *args, config),
-        "step": dq.step(state, k, *args, config),
+    args = (1, 2, 0.5, 3, False)  # Python scalars: jit and vmap trace them, no check sees a value
+    calls = {
+        "act": (dq.act, (state, k, 1, config)),
+        "update": (dq.update, (state, *args, config)),
+        "model_update": (dq.model_update, (state, *args, config)),
+        "step": (dq.step, (state, k, *args, config)),
     }
-    traced = {
-        "act": ACT(state, k, 1, config),
-        "update": UPDATE(state, *args, config),
-        "model_update": MODEL_UPDATE(state, *args, config),
-        "step": STEP(state, k, *args, config),
-    }
-    for fn in FUNCS:
-        assert_trees_identical(traced[fn], eager[fn])
-    # vmap over a batch of valid indices: every index is a tracer, none is checked.
-    batch = jnp.arange(S, dtype=jnp.int32)
-    vm = jax.vmap(dq.update, in_axes=(None, 0, None, None, 0, None, None))
-    out = vm(state, batch, 2, 0.5, batch[::-1], False, config)
+    for fn, (f, f_args) in calls.items():
+        assert_trees_identical(variant(f)(*f_args), f(*f_args), fn)
+    # a batch of distinct valid indices: under vmap every index is a tracer, none is checked.
+    rows = [(state, i, 2, 0.5, S - 1 - i, False, config) for i in range(S)]
+    out = variant.rows(dq.update, rows)
     for i in range(S):
         one = dq.update(state, i, 2, 0.5, S - 1 - i, False, config)
-        np.testing.assert_array_equal(out.q[i], one.q)
+        np.testing.assert_array_equal(out[i].q, one.q)
 
 
 def test_checks_fire_for_constants_under_jit() -> None:
@@ -305,25 +299,43 @@ ARGS = (4, 1, 0.5, 0, False)  # from state 4, which HISTORY never acted from
 
 
 def _all_calls(config: dq.DynaQConfig, k: jax.Array) -> dict:
-    """Each public function with fixed arguments, as ``fn -> (jitted fn, args)``."""
+    """Each public agent function with fixed arguments, as ``name -> (fn, args after state)``."""
     return {
-        "act": (dq.act, ACT, (k, 0, config)),
-        "update": (dq.update, UPDATE, (*ARGS, config)),
-        "model_update": (dq.model_update, MODEL_UPDATE, (*ARGS, config)),
-        "plan": (plan, PLAN, (k, config)),
-        "step": (dq.step, STEP, (k, *ARGS, config)),
+        "act": (dq.act, (k, 0, config)),
+        "update": (dq.update, (*ARGS, config)),
+        "model_update": (dq.model_update, (*ARGS, config)),
+        "plan": (dq.plan, (k, config)),
+        "plan_counted": (dq.plan_counted, (k, config)),
+        "step": (dq.step, (k, *ARGS, config)),
+        "step_counted": (dq.step_counted, (k, *ARGS, config)),
     }
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_jit_equals_eager(name: str) -> None:
+def test_variants_agree(variant: Variant, name: str) -> None:
     config = CONFIGS[name]
     state = _history_state(config)
-    for _fn_name, (fn, jitted_fn, args) in _all_calls(config, key(11)).items():
-        jitted = jitted_fn(state, *args)
-        with jax.disable_jit():
-            eager = fn(state, *args)
-        assert_trees_identical(jitted, eager)
+    for fn_name, (fn, args) in _all_calls(config, key(11)).items():
+        plain = fn(state, *args)
+        assert_trees_identical(variant(fn)(state, *args), plain, fn_name)
+        if fn_name != "act":  # the keyword-only mask, on: the same result
+            on = jnp.asarray(True)
+            assert_trees_identical(variant(fn)(state, *args, active=on), plain, fn_name)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_inactive_is_a_no_op(name: str) -> None:
+    config = CONFIGS[name]
+    state = _history_state(config)
+    off = jnp.asarray(False)
+    for fn_name, (fn, args) in _all_calls(config, key(11)).items():
+        if fn_name == "act":
+            continue
+        out = fn(state, *args, active=off)
+        if fn_name.endswith("_counted"):
+            out, n = out
+            assert int(n) == 0, fn_name
+        assert_trees_identical(out, state, fn_name)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -339,17 +351,16 @@ def test_same_key_bit_identical(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_vmap_over_keys(name: str) -> None:
+def test_vmap_over_keys(variant: Variant, name: str) -> None:
     config = CONFIGS[name]
     state = _history_state(config)
     keys = jax.random.split(key(12), 6)
-    step_v = jax.vmap(dq.step, in_axes=(None, 0, None, None, None, None, None, None))
-    batched = step_v(state, keys, *ARGS, config)
+    batched = variant.rows(dq.step, [(state, k, *ARGS, config) for k in keys])
     eps = config.replace(epsilon=0.5)
-    act_v = ACT_KEYS(state, keys, 0, eps)
+    act_v = variant.rows(dq.act, [(state, k, 0, eps) for k in keys])
     for i in range(len(keys)):
         one = dq.step(state, keys[i], *ARGS, config)
-        assert_trees_identical(jax.tree.map(lambda x, i=i: x[i], batched), one)
+        assert_trees_identical(batched[i], one)
         assert int(act_v[i]) == int(dq.act(state, keys[i], 0, eps))
 
 
