@@ -1,5 +1,5 @@
-"""``python -m dynaq_jax``: the ``dynaq-jax`` command."""
+"""``python -m dynaq_jax``: the ``dynaq-jax`` command (``dynaq_jax.experiments.cli``)."""
 
-from dynaq_jax.cli import main
+from dynaq_jax.experiments.cli import main
 
 raise SystemExit(main())

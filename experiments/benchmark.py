@@ -1,6 +1,7 @@
 """The side-by-side benchmark: the seed notebook's NumPy loop against dynaq_jax (issue 6).
 
-A thin wrapper of ``dynaq_jax.bench`` (also ``dynaq-jax bench``); see that module for the protocol.
+The same as ``dynaq-jax bench``, with the same options and defaults (``--help``); the protocol
+lives in ``dynaq_jax.experiments.benchmark``.
 
     python experiments/benchmark.py --quick               # seconds, small sizes
     python experiments/benchmark.py                       # FrozenLake 4x4, 1 .. 10000 seeds
@@ -16,7 +17,7 @@ try:
 except ImportError:  # a source checkout that is not installed: use the package next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dynaq_jax.bench import build_parser, main
+from dynaq_jax.experiments.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(build_parser().parse_args()))
+    raise SystemExit(main(["bench", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
 """Sutton & Barto Figure 8.4: Dyna-Q against Dyna-Q+ in the blocking maze.
 
 The same as ``dynaq-jax blocking``, with the same options and defaults (``--help``).
-The protocol and its outputs live in ``dynaq_jax.experiments``:
+The protocol and its outputs live in ``dynaq_jax.experiments.changing_maze``:
 ``BLOCKING_MAZE``, ``run_changing_maze``, ``write_changing_maze``.
 
     python experiments/blocking_maze.py    # the published protocol -> runs/blocking/
@@ -9,8 +9,14 @@ The protocol and its outputs live in ``dynaq_jax.experiments``:
 """
 
 import sys
+from pathlib import Path
 
-from dynaq_jax.cli import main
+try:
+    import dynaq_jax  # noqa: F401
+except ImportError:  # a source checkout that is not installed: use the package next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dynaq_jax.experiments.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["blocking", *sys.argv[1:]]))

@@ -1,15 +1,14 @@
 """Planners beyond Dyna-Q: Sutton & Barto Example 8.4 and the FrozenLake planner table.
 
-The protocol and its outputs live in ``dynaq_jax.sweeping_experiment`` (``example_8_4``,
-``frozenlake_table``); this script is its command line (``dynaq-jax sweeping`` takes the same
-options).
+The same as ``dynaq-jax sweeping``, with the same options and defaults (``--help``).
+The protocol and its outputs live in ``dynaq_jax.experiments.sweeping`` (``example_8_4``,
+``frozenlake_table``).
 
     python experiments/sweeping.py                       # Example 8.4, k = 1..5 -> runs/sweeping/
     python experiments/sweeping.py --experiment frozenlake --map 4x4 --episodes 300 --seeds 100
     python experiments/sweeping.py --help
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,9 +17,7 @@ try:
 except ImportError:  # a source checkout that is not installed: use the package next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dynaq_jax.sweeping_experiment import add_arguments, main
+from dynaq_jax.experiments.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    add_arguments(parser)
-    raise SystemExit(main(parser.parse_args()))
+    raise SystemExit(main(["sweeping", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
-"""Tests for dynaq_jax.bench: the report's structure and the helpers; no wall-clock assertions."""
+"""Tests of the benchmark (dynaq_jax.experiments.benchmark, benchmark_measure, benchmark_report):
+the report's structure and the helpers; no wall-clock assertions."""
 
-import argparse
 import json
 import os
 import subprocess
@@ -14,7 +14,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from dynaq_jax import DynaQConfig, bench, memory_per_seed
+from dynaq_jax import DynaQConfig, memory_per_seed
+from dynaq_jax.experiments import benchmark as bench
+from dynaq_jax.experiments import benchmark_measure as measure
+from dynaq_jax.experiments import benchmark_report as bench_report
+from dynaq_jax.experiments import cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ROW_KEYS = {
@@ -41,8 +45,11 @@ ROW_KEYS = {
 }
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    return bench.build_parser().parse_args(argv)
+def parse(argv: list[str]) -> bench.BenchOptions:
+    """``dynaq-jax bench ARGV``'s options (``SystemExit`` on a usage error, like argparse)."""
+    args = cli.parse_args(["bench", *argv])
+    assert isinstance(args, bench.BenchOptions)
+    return args
 
 
 def assert_png(path: Path) -> None:
@@ -74,12 +81,12 @@ def test_main_quick_writes_report_and_plot(
     assert {(r["impl"], r["seeds"]) for r in rows} == {
         ("numpy", 1),
         ("numpy-count", 1),
-        *(("dynaq_jax", s) for s in bench.QUICK_SEEDS),
-        *(("dynaq_jax-compact", s) for s in bench.QUICK_SEEDS),
+        *(("dynaq_jax", s) for s in measure.QUICK_SEEDS),
+        *(("dynaq_jax-compact", s) for s in measure.QUICK_SEEDS),
     }
     for r in rows:
         assert set(r) == ROW_KEYS
-        assert r["env"] == bench.PRIMARY_ENV
+        assert r["env"] == measure.PRIMARY_ENV
         assert r["run_s"] > 0 and r["planning_updates_per_s"] > 0 and r["env_steps_per_s"] > 0
         # Every real step runs n = 50 planning updates, in both implementations.
         assert r["planning_updates"] == 50 * r["real_steps"] > 0
@@ -88,7 +95,7 @@ def test_main_quick_writes_report_and_plot(
             assert r["real_steps"] == r["seeds"] * r["steps_per_seed"] == r["seeds"] * 100
             assert r["compile_s"] > 0 and r["first_call_s"] >= r["compile_s"]
             assert r["state_bytes_per_seed"] == memory_per_seed(
-                bench.make_env("4x4"), DynaQConfig()
+                measure.make_env("4x4"), DynaQConfig()
             )
             assert r["speedup_vs_numpy"] == pytest.approx(
                 r["planning_updates_per_s"]
@@ -99,7 +106,7 @@ def test_main_quick_writes_report_and_plot(
             assert r["model"] == "count, compact K=3"
             assert r["real_steps"] == r["seeds"] * 100
             assert r["state_bytes_per_seed"] == memory_per_seed(
-                bench.make_env("4x4"), DynaQConfig(outcome_slots=3)
+                measure.make_env("4x4"), DynaQConfig(outcome_slots=3)
             )
         else:
             assert r["episodes_per_seed"] == 5 and r["compile_s"] is None
@@ -111,10 +118,10 @@ def test_main_quick_writes_report_and_plot(
     assert mem["compact_outcome_slots"] == 3
     assert mem["compact_state_bytes_per_seed"] < mem["state_bytes_per_seed"]
     assert [t["impl"] for t in report["targets_compact"]] == ["dynaq_jax-compact"] * 4
-    assert [t["name"] for t in report["targets"]] == [t.name for t in bench.TARGETS]
+    assert [t["name"] for t in report["targets"]] == [t.name for t in bench_report.TARGETS]
     assert report["status"] == "QUICK"
     assert all(t["status"] in {"PASS", "FAIL", "n/a"} for t in report["targets"])
-    assert report["meta"]["options"]["seeds"] == list(bench.QUICK_SEEDS)
+    assert report["meta"]["options"]["seeds"] == list(measure.QUICK_SEEDS)
 
     assert report["plots"] == ["scaling_FrozenLake-v1-4x4.png"]
     assert_png(tmp_path / report["plots"][0])
@@ -126,7 +133,7 @@ def test_taxi_memory_budget_skips_seed_counts(tmp_path: Path) -> None:
     # Taxi's dense agent state is about 12 MB per seed (T_c and its running sums): a 0.02 GiB
     # budget holds one seed, not two. The compact model (one slot: Taxi is deterministic) is
     # about 100x smaller, so its two seeds run.
-    options = bench.Options(
+    options = measure.Options(
         envs=("Taxi-v4",), seeds=(2,), memory_budget_gb=0.02, out=tmp_path, repeats=1, steps=50
     )
     report = bench.run_benchmark(options, log=lambda _: None)
@@ -160,10 +167,10 @@ def test_devices_reruns_itself_with_the_host_device_flag(
     args = parse(["--quick", "--devices", str(devices), "--out", str(tmp_path)])
     assert bench.main(args) == 0
     ((cmd, env),) = calls
-    assert cmd == [sys.executable, "-m", "dynaq_jax.bench", *bench.to_argv(args)]
+    assert cmd == [sys.executable, "-m", "dynaq_jax", "bench", *bench.to_argv(args)]
     assert env["XLA_FLAGS"] == (f"--xla_cpu_foo=1 --xla_force_host_platform_device_count={devices}")
     assert env["DYNAQ_JAX_BENCH_CHILD"] == "1"
-    root = str(Path(bench.__file__).resolve().parents[1])
+    root = str(Path(bench.__file__).resolve().parents[2])  # the folder holding dynaq_jax
     assert env["PYTHONPATH"].split(os.pathsep)[0] == root
     assert not (tmp_path / "bench.json").exists()  # the child writes it, not the parent
 
@@ -173,9 +180,9 @@ def test_devices_reruns_itself_with_the_host_device_flag(
 
 
 def test_union_length_counts_nested_spans_once() -> None:
-    assert bench.union_length([]) == 0.0
-    assert bench.union_length([(0.0, 1.0), (0.2, 0.5), (2.0, 3.0)]) == pytest.approx(2.0)
-    assert bench.union_length([(1.0, 3.0), (0.0, 2.0), (2.5, 4.0)]) == pytest.approx(4.0)
+    assert measure.union_length([]) == 0.0
+    assert measure.union_length([(0.0, 1.0), (0.2, 0.5), (2.0, 3.0)]) == pytest.approx(2.0)
+    assert measure.union_length([(1.0, 3.0), (0.0, 2.0), (2.5, 4.0)]) == pytest.approx(4.0)
 
 
 def test_compile_clock_sees_a_fresh_compilation_only() -> None:
@@ -184,16 +191,16 @@ def test_compile_clock_sees_a_fresh_compilation_only() -> None:
 
     fn = jax.jit(f)
     x = jnp.arange(7.0)
-    _, first, _ = bench.timed_call(lambda: fn(x))
-    _, again, _ = bench.timed_call(lambda: fn(x))
+    _, first, _ = measure.timed_call(lambda: fn(x))
+    _, again, _ = measure.timed_call(lambda: fn(x))
     assert first > 0.0
     assert again == 0.0
 
 
-def make_row(impl: str, seeds: int, rate: float, compile_s: float | None = 1.0) -> bench.Row:
-    return bench.Row(
+def make_row(impl: str, seeds: int, rate: float, compile_s: float | None = 1.0) -> measure.Row:
+    return measure.Row(
         impl=impl,
-        env=bench.PRIMARY_ENV,
+        env=measure.PRIMARY_ENV,
         model="count",
         seeds=seeds,
         devices=1,
@@ -214,54 +221,56 @@ def test_targets_pass_fail_and_not_measured() -> None:
         make_row("dynaq_jax", 1000, 25e6, compile_s=9.0),  # only the 1-seed compile counts
         make_row("dynaq_jax", 10000, 31e6, compile_s=3.0),
     ]
-    bench.add_speedups(rows)
+    measure.add_speedups(rows)
     assert rows[-1].speedup_vs_numpy == pytest.approx(155.0)
     assert rows[-1].speedup_vs_numpy_count == pytest.approx(620.0)
-    targets = bench.evaluate_targets(rows)
+    targets = bench_report.evaluate_targets(rows)
     assert [t["status"] for t in targets] == ["PASS", "PASS", "PASS", "FAIL"]
     assert targets[0]["value"] == 31e6 and targets[3]["value"] == 6.0
-    assert bench.overall_status(targets) == "FAIL"
+    assert bench_report.overall_status(targets) == "FAIL"
 
-    small = bench.evaluate_targets(rows[:3])
+    small = bench_report.evaluate_targets(rows[:3])
     assert [t["status"] for t in small] == ["n/a", "n/a", "PASS", "FAIL"]
-    assert bench.overall_status(small) == "FAIL"
-    assert bench.overall_status(bench.evaluate_targets(rows[:2] + rows[4:])) == "PARTIAL"
-    text = bench.targets_text(targets)
+    assert bench_report.overall_status(small) == "FAIL"
+    assert (
+        bench_report.overall_status(bench_report.evaluate_targets(rows[:2] + rows[4:])) == "PARTIAL"
+    )
+    text = bench_report.targets_text(targets)
     assert text.count("PASS") == 3 and text.count("FAIL") == 1
 
 
 def test_notes_flag_a_recompiling_trainer() -> None:
     row = make_row("dynaq_jax", 10, 1e6)
-    assert bench.notes([row]) == []
+    assert bench_report.notes([row]) == []
     row.compile_s_all = [3.0, 2.9]
-    (note,) = bench.notes([row])
+    (note,) = bench_report.notes([row])
     assert "compiled again" in note
 
 
 def test_markdown_table_has_one_line_per_row() -> None:
     rows = [make_row("numpy", 1, 0.2e6), make_row("dynaq_jax", 100, 8e6)]
-    bench.add_speedups(rows)
-    lines = bench.markdown_table(rows).splitlines()
+    measure.add_speedups(rows)
+    lines = bench_report.markdown_table(rows).splitlines()
     assert len(lines) == 2 + len(rows)
     assert all(line.startswith("|") and line.endswith("|") for line in lines)
     assert "40x" in lines[-1] and "8 M" in lines[-1]
 
 
 def test_auto_steps_aims_at_the_update_budget_within_bounds() -> None:
-    options = bench.Options(target_updates=1e6, min_steps=10, max_steps=1000)
-    assert bench.auto_steps(100, 50, options) == 200
-    assert bench.auto_steps(1, 50, options) == 1000
-    assert bench.auto_steps(10**6, 50, options) == 10
-    assert bench.auto_steps(100, 0, options) == 1000
-    assert bench.auto_steps(100, 50, bench.Options(steps=7)) == 7
+    options = measure.Options(target_updates=1e6, min_steps=10, max_steps=1000)
+    assert measure.auto_steps(100, 50, options) == 200
+    assert measure.auto_steps(1, 50, options) == 1000
+    assert measure.auto_steps(10**6, 50, options) == 10
+    assert measure.auto_steps(100, 0, options) == 1000
+    assert measure.auto_steps(100, 50, measure.Options(steps=7)) == 7
 
 
 def test_env_names_and_aliases() -> None:
-    assert bench.resolve_env("taxi") == "Taxi-v4"
-    assert bench.resolve_env("8X8") == "FrozenLake-v1:8x8"
-    assert bench.resolve_env("FrozenLake-v1:4x4") == bench.PRIMARY_ENV
+    assert measure.resolve_env("taxi") == "Taxi-v4"
+    assert measure.resolve_env("8X8") == "FrozenLake-v1:8x8"
+    assert measure.resolve_env("FrozenLake-v1:4x4") == measure.PRIMARY_ENV
     with pytest.raises(ValueError, match="unknown benchmark env"):
-        bench.resolve_env("CartPole-v1")
+        measure.resolve_env("CartPole-v1")
     with pytest.raises(SystemExit):
         parse(["--envs", "CartPole-v1"])
     with pytest.raises(SystemExit):
@@ -274,10 +283,10 @@ def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> Non
     assert bench.main(parse(["--planning-steps", "-1"])) == 2
     assert "planning_steps" in capsys.readouterr().err
     with pytest.raises(ValueError, match="seeds must be positive"):
-        bench.Options(seeds=())
+        measure.Options(seeds=())
     with pytest.raises(ValueError, match="unknown benchmark env"):
-        bench.Options(envs=("CartPole-v1",))
-    assert bench.Options(envs=("taxi", "Taxi-v4", "4x4")).envs == ("Taxi-v4", bench.PRIMARY_ENV)
+        measure.Options(envs=("CartPole-v1",))
+    assert measure.Options(envs=("taxi", "Taxi-v4", "4x4")).envs == ("Taxi-v4", measure.PRIMARY_ENV)
 
 
 def test_argv_round_trip() -> None:
@@ -287,9 +296,9 @@ def test_argv_round_trip() -> None:
         "--memory-budget", "1.5", "--planning-steps", "5", "--out", "somewhere", "--quick",
     ]  # fmt: skip
     args = parse(argv)
-    assert vars(parse(bench.to_argv(args))) == vars(args)
+    assert parse(bench.to_argv(args)) == args
     defaults = parse([])
-    assert vars(parse(bench.to_argv(defaults))) == vars(defaults)
+    assert parse(bench.to_argv(defaults)) == defaults
 
 
 def test_xla_flags_with_devices_replaces_the_count() -> None:

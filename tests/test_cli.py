@@ -1,15 +1,17 @@
 """End-to-end tests of the ``dynaq-jax`` command at tiny sizes.
 
-Each subcommand runs once in-process through ``dynaq_jax.cli.main`` (a module fixture shared by the
-checks), and ``python -m dynaq_jax`` runs once in a subprocess for the console entry. Every
-training call compiles once, so the sizes are tiny and the runs few.
+Each subcommand runs once in-process through ``dynaq_jax.experiments.cli.main`` (a module fixture
+shared by the checks), and ``python -m dynaq_jax`` runs once in a subprocess for the console entry.
+Every training call compiles once, so the sizes are tiny and the runs few.
 """
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,9 @@ import numpy as np
 import pytest
 
 import dynaq_jax
-from dynaq_jax import cli
+from dynaq_jax.experiments import benchmark, cli
+from dynaq_jax.experiments.benchmark import BenchOptions
+from dynaq_jax.experiments.sweeping import SweepingOptions
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -267,6 +271,24 @@ def test_values_the_library_rejects(
     assert err.startswith("dynaq-jax: error: ") and needle in err
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_errors_are_one_line_whatever_tyro_draws(
+    encoding: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tyro draws its error boxes with UTF-8 characters or, when stdout is not UTF-8, as plain
+    lines; either way the error is one line (and the help hint one more)."""
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding=encoding))
+    for argv, line in [
+        (["frozen-lake", "--seeds", "0"], "argument --seeds: must be a positive int, got '0'"),
+        (["maze", "--planning-steps", "5", "5"], "planning_steps has repeated values: [5, 5]"),
+        (["frozen-lake", "--bogus"], "Unrecognized options: --bogus"),
+    ]:
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and err[0].startswith("dynaq-jax: error: ") and err[0].endswith(line)
+        assert err[1].startswith("For full helptext")
+
+
 def test_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "file"
     target.write_text("")
@@ -288,56 +310,168 @@ def test_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and str(target) in err
 
 
+def option_helps(help_text: str) -> dict[str, str]:
+    """Each option of a tyro help page (its flags, e.g. ``--seeds INT``) -> its help text (boxes
+    drawn with UTF-8 characters or plain lines, as tyro picks)."""
+    helps: dict[str, str] = {}
+    flags = ""
+    for raw in help_text.splitlines():
+        line = raw.strip().strip("│").rstrip() if raw.strip().startswith("│") else raw.rstrip()
+        content = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if content.startswith("-") and not set(content) <= {"-", "─"} and indent <= 3:
+            flags, _, rest = content.partition("  ")
+            helps[flags] = rest.strip()
+        elif flags and content and indent > 3:
+            helps[flags] = (helps[flags] + " " + content).strip()
+        else:
+            flags = ""
+    return helps
+
+
 def test_help_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(["--help"], capsys)
     assert code == 0
     for name in ("frozen-lake", "maze", "blocking", "shortcut", "bench"):
         assert name in out
-    parser = cli.build_parser()
-    for sub in ("frozen-lake", "maze", "blocking", "shortcut", "bench"):
+    for sub in ("frozen-lake", "maze", "blocking", "shortcut", "bench", "sweeping"):
         code, out, _ = run_main([sub, "--help"], capsys)
         assert code == 0 and "--out" in out
-    # every option of every subcommand has a help text
-    sub_action = next(a for a in parser._actions if a.dest == "command")
-    for name, sub_parser in sub_action.choices.items():  # type: ignore[union-attr]
-        for action in sub_parser._actions:
-            assert action.help, f"{name} {action.option_strings} has no help"
+        # every option of every subcommand has a help text (its field's docstring), not only
+        # the default
+        helps = option_helps(out)
+        assert len(helps) >= 5, (sub, helps)
+        for flags, text in helps.items():
+            assert re.sub(r"\(default: [^)]*\)", "", text).strip(), f"{sub} {flags} has no help"
     # the published protocols are the defaults, with the progress bar on
-    fl = parser.parse_args(["frozen-lake"])
-    assert (fl.map_name, fl.seeds, fl.episodes, fl.max_steps, fl.planning_steps) == (
+    fl = cli.parse_args(["frozen-lake"])
+    assert isinstance(fl, cli.FrozenLakeCommand)
+    p = fl.protocol
+    assert (p.map_name, p.seeds, p.episodes, p.max_steps, p.planning_steps) == (
         "4x4", 100, 300, 100, 50
     )  # fmt: skip
-    assert (fl.learning_rate, fl.discount, fl.epsilon, fl.kappa) == (0.1, 0.95, 0.1, 0.0)
-    assert fl.progress is True and fl.out == Path("runs/frozen-lake")
-    assert parser.parse_args(["frozen-lake", "--no-progress"]).progress is False
-    mz = parser.parse_args(["maze"])
-    assert (mz.runs, mz.episodes, mz.planning_steps, mz.learning_rate) == (30, 50, [0, 5, 50], 0.1)
-    bl = parser.parse_args(["blocking"])
-    assert (bl.steps, bl.switch_step, bl.planning_steps, bl.kappa, bl.learning_rate) == (
-        3000, 1000, 10, 1e-4, 1.0
+    assert (p.learning_rate, p.discount, p.epsilon, p.kappa) == (0.1, 0.95, 0.1, 0.0)
+    assert p.slippery is True and p.model == "count" and p.seed == 0
+    assert fl.no_progress is False and fl.out == Path("runs/frozen-lake")
+    no_progress = cli.parse_args(["frozen-lake", "--no-progress"])
+    assert isinstance(no_progress, cli.FrozenLakeCommand) and no_progress.no_progress is True
+    mz = cli.parse_args(["maze"])
+    assert isinstance(mz, cli.DynaMazeCommand)
+    m = mz.protocol
+    assert (m.runs, m.episodes, m.planning_steps, m.learning_rate) == (30, 50, (0, 5, 50), 0.1)
+    bl, sc = cli.parse_args(["blocking"]), cli.parse_args(["shortcut"])
+    assert isinstance(bl, cli.ChangingMazeCommand) and isinstance(sc, cli.ChangingMazeCommand)
+    b, s = bl.protocol, sc.protocol
+    assert (b.maze, b.steps, b.switch_step, b.planning_steps, b.kappa, b.learning_rate) == (
+        "blocking", 3000, 1000, 10, 1e-4, 1.0
     )  # fmt: skip
-    sc = parser.parse_args(["shortcut"])
-    assert (sc.steps, sc.switch_step, sc.planning_steps, sc.kappa, sc.learning_rate) == (
-        6000, 3000, 50, 1e-3, 1.0
+    assert (s.maze, s.steps, s.switch_step, s.planning_steps, s.kappa, s.learning_rate) == (
+        "shortcut", 6000, 3000, 50, 1e-3, 1.0
     )  # fmt: skip
     assert bl.out == Path("runs/blocking") and sc.out == Path("runs/shortcut")
+    assert cli.parse_args(["sweeping"]) == SweepingOptions()
+    assert cli.parse_args(["bench"]) == BenchOptions()
 
 
-# -- bench: hands over to dynaq_jax.bench with the benchmark's own options ----------------------
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(["--version"], capsys)
+    assert code == 0 and out.strip() == f"dynaq-jax {dynaq_jax.__version__}"
+
+
+# Every option of the argparse command line this one replaced, each with a value other than its
+# default: the same flag names parse to the same settings.
+ARGPARSE_OPTIONS = {
+    "frozen-lake": [
+        *("--map", "8x8", "--not-slippery", "--seeds", "7", "--episodes", "11"),
+        *("--max-steps", "33", "--planning-steps", "4", "--kappa", "0.01"),
+        *("--learning-rate", "0.5", "--discount", "0.9", "--epsilon", "0.2"),
+        *("--model", "deterministic", "--seed", "3", "--out", "o", "--no-progress"),
+    ],
+    "maze": [
+        *("--runs", "4", "--episodes", "6", "--planning-steps", "1", "2", "3"),
+        *("--learning-rate", "0.5", "--discount", "0.9", "--epsilon", "0.2"),
+        *("--model", "count", "--seed", "3", "--out", "o", "--no-progress"),
+    ],
+    "blocking": [
+        *("--runs", "4", "--steps", "500", "--switch-step", "100", "--planning-steps", "3"),
+        *("--kappa", "0.5", "--learning-rate", "0.5", "--discount", "0.9", "--epsilon", "0.2"),
+        *("--model", "count", "--seed", "3", "--out", "o", "--no-progress"),
+    ],
+    "bench": [
+        *("--seeds", "1", "5", "--quick", "--out", "o", "--envs", "taxi", "8x8"),
+        *("--devices", "2", "--planning-steps", "5", "--steps", "30", "--repeats", "3"),
+        *("--numpy-seeds", "2", "--numpy-episodes", "7", "--no-numpy", "--no-compact"),
+        *("--memory-budget", "1.5"),
+    ],
+    "sweeping": [
+        *("--experiment", "frozenlake", "--seeds", "3", "--seed", "4"),
+        *("--planners", "sample", "expected", "--scales", "1", "2", "--max-steps", "99"),
+        *("--learning-rate", "0.25", "--map", "8x8", "--episodes", "12", "--out", "o"),
+    ],
+}
+
+
+def test_every_argparse_option_still_parses() -> None:
+    fl = cli.parse_args(["frozen-lake", *ARGPARSE_OPTIONS["frozen-lake"]])
+    assert isinstance(fl, cli.FrozenLakeCommand)
+    assert fl.protocol == dataclasses.replace(
+        fl.protocol,
+        map_name="8x8", slippery=False, seeds=7, episodes=11, max_steps=33, planning_steps=4,
+        kappa=0.01, learning_rate=0.5, discount=0.9, epsilon=0.2, model="deterministic", seed=3,
+    )  # fmt: skip
+    assert fl.protocol != cli.FrozenLakeCommand(out=Path("o")).protocol
+    assert (fl.out, fl.no_progress) == (Path("o"), True)
+    mz = cli.parse_args(["maze", *ARGPARSE_OPTIONS["maze"]])
+    assert isinstance(mz, cli.DynaMazeCommand)
+    assert (mz.protocol.runs, mz.protocol.episodes, mz.protocol.planning_steps) == (4, 6, (1, 2, 3))
+    assert (mz.protocol.learning_rate, mz.protocol.discount, mz.protocol.epsilon) == (0.5, 0.9, 0.2)
+    assert (mz.protocol.model, mz.protocol.seed, mz.out, mz.no_progress) == (
+        "count", 3, Path("o"), True
+    )  # fmt: skip
+    for name in ("blocking", "shortcut"):
+        cm = cli.parse_args([name, *ARGPARSE_OPTIONS["blocking"]])
+        assert isinstance(cm, cli.ChangingMazeCommand)
+        p = cm.protocol
+        assert (p.maze, p.runs, p.steps, p.switch_step, p.planning_steps, p.kappa) == (
+            name, 4, 500, 100, 3, 0.5
+        )  # fmt: skip
+        assert (p.learning_rate, p.discount, p.epsilon, p.model, p.seed) == (
+            0.5, 0.9, 0.2, "count", 3
+        )  # fmt: skip
+        assert (cm.out, cm.no_progress) == (Path("o"), True)
+    assert cli.parse_args(["bench", *ARGPARSE_OPTIONS["bench"]]) == BenchOptions(
+        seeds=(1, 5), quick=True, out=Path("o"), envs=("Taxi-v4", "FrozenLake-v1:8x8"),
+        devices=2, planning_steps=5, steps=30, repeats=3, numpy_seeds=2, numpy_episodes=7,
+        no_numpy=True, no_compact=True, memory_budget=1.5,
+    )  # fmt: skip
+    assert cli.parse_args(["sweeping", *ARGPARSE_OPTIONS["sweeping"]]) == SweepingOptions(
+        experiment="frozenlake", seeds=3, seed=4, planners=("sample", "expected"), scales=(1, 2),
+        max_steps=99, learning_rate=0.25, map_name="8x8", episodes=12, out=Path("o"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("dyna-maze", "maze"), ("blocking-maze", "blocking"), ("shortcut-maze", "shortcut")],
+)
+def test_subcommand_aliases(alias: str, name: str) -> None:
+    assert cli.parse_args([alias, "--runs", "3"]) == cli.parse_args([name, "--runs", "3"])
+
+
+# -- bench: hands over to the benchmark with its own options --------------------------------------
 
 
 def test_bench_hands_over(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dynaq_jax import bench
-
     seen: list[Any] = []
-    monkeypatch.setattr(bench, "main", lambda args: seen.append(args) or 3)
+    monkeypatch.setattr(benchmark, "main", lambda args: seen.append(args) or 3)
     code, _, _ = run_main(["bench", "--seeds", "1", "10", "--quick", "--out", "x"], capsys)
     assert code == 3
     (args,) = seen
-    assert args.seeds == [1, 10] and args.quick is True and args.out == Path("x")
-    defaults = cli.build_parser().parse_args(["bench"])
+    assert args.seeds == (1, 10) and args.quick is True and args.out == Path("x")
+    defaults = cli.parse_args(["bench"])
+    assert isinstance(defaults, BenchOptions)
     assert defaults.quick is False and defaults.out == Path("runs/bench")
     assert defaults.seeds is None  # the benchmark resolves its default seed counts itself
 

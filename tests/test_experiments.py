@@ -1,4 +1,5 @@
-"""Tests of dynaq_jax.experiments: protocols, read-outs, summaries and writers.
+"""Tests of the experiments (dynaq_jax.experiments: frozen_lake, dyna_maze, changing_maze, common,
+output): protocols, read-outs, summaries and writers.
 
 The summaries and writers are checked on hand-made results whose numbers are known, so these tests
 compile no training loop: ``test_cli.py`` runs every experiment for real, end to end.
@@ -16,7 +17,6 @@ import numpy as np
 import pytest
 
 import dynaq_jax
-from dynaq_jax import experiments as ex
 from dynaq_jax.envs import (
     blocking_maze,
     dyna_maze,
@@ -26,6 +26,8 @@ from dynaq_jax.envs import (
     shortcut_maze,
     value_iteration,
 )
+from dynaq_jax.experiments import changing_maze, common, frozen_lake, output
+from dynaq_jax.experiments import dyna_maze as dyna_maze_exp
 from dynaq_jax.train import EpisodeMetrics, TrainResult
 
 
@@ -40,14 +42,14 @@ def batch_state(n: int, n_states: int, n_actions: int, q: np.ndarray | None = No
     return state if q is None else state._replace(q=jnp.asarray(q, jnp.float32))
 
 
-TIMING = ex.Timing(compile_s=1.5, run_s=2.0, real_steps=1000, planning_updates=50_000)
+TIMING = common.Timing(compile_s=1.5, run_s=2.0, real_steps=1000, planning_updates=50_000)
 
 
 # -- protocols ------------------------------------------------------------------------------------
 
 
 def test_published_protocols() -> None:
-    fl = ex.FROZEN_LAKE
+    fl = frozen_lake.FROZEN_LAKE
     assert (fl.map_name, fl.seeds, fl.episodes, fl.max_steps, fl.slippery) == (
         "4x4",
         100,
@@ -63,7 +65,7 @@ def test_published_protocols() -> None:
         0.1,
     )
     assert cfg.kappa == 0.0
-    mz = ex.DYNA_MAZE
+    mz = dyna_maze_exp.DYNA_MAZE
     assert (mz.runs, mz.episodes, mz.planning_steps, mz.model) == (
         30,
         50,
@@ -71,7 +73,7 @@ def test_published_protocols() -> None:
         "deterministic",
     )
     assert mz.config(5).learning_rate == 0.1 and mz.config(5).planning_steps == 5
-    bl, sc = ex.BLOCKING_MAZE, ex.SHORTCUT_MAZE
+    bl, sc = changing_maze.BLOCKING_MAZE, changing_maze.SHORTCUT_MAZE
     assert (bl.steps, bl.switch_step, bl.planning_steps, bl.kappa) == (3000, 1000, 10, 1e-4)
     assert (sc.steps, sc.switch_step, sc.planning_steps, sc.kappa) == (6000, 3000, 50, 1e-3)
     for proto in (bl, sc):
@@ -84,18 +86,18 @@ def test_published_protocols() -> None:
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
-        (lambda: ex.FrozenLakeProtocol(map_name="5x5"), "'5x5'"),
-        (lambda: ex.FrozenLakeProtocol(seeds=-3), "-3"),
-        (lambda: ex.FrozenLakeProtocol(seeds=True), "seeds"),
-        (lambda: ex.FrozenLakeProtocol(learning_rate=0.0), "learning_rate"),
-        (lambda: ex.FrozenLakeProtocol(model="tabular"), "'tabular'"),  # type: ignore[arg-type]
-        (lambda: ex.FrozenLakeProtocol(epsilon=1.5), "epsilon"),
-        (lambda: ex.DynaMazeProtocol(planning_steps=()), "at least one"),
-        (lambda: ex.DynaMazeProtocol(planning_steps=(5, 5)), "repeated"),
-        (lambda: ex.DynaMazeProtocol(planning_steps=(-1,)), "-1"),
-        (lambda: dataclasses.replace(ex.BLOCKING_MAZE, switch_step=4000), "4000"),
-        (lambda: dataclasses.replace(ex.BLOCKING_MAZE, kappa=0.0), "kappa"),
-        (lambda: dataclasses.replace(ex.BLOCKING_MAZE, maze="spiral"), "'spiral'"),
+        (lambda: frozen_lake.FrozenLakeProtocol(map_name="5x5"), "'5x5'"),
+        (lambda: frozen_lake.FrozenLakeProtocol(seeds=-3), "-3"),
+        (lambda: frozen_lake.FrozenLakeProtocol(seeds=True), "seeds"),
+        (lambda: frozen_lake.FrozenLakeProtocol(learning_rate=0.0), "learning_rate"),
+        (lambda: frozen_lake.FrozenLakeProtocol(model="tabular"), "'tabular'"),  # type: ignore[arg-type]
+        (lambda: frozen_lake.FrozenLakeProtocol(epsilon=1.5), "epsilon"),
+        (lambda: dyna_maze_exp.DynaMazeProtocol(planning_steps=()), "at least one"),
+        (lambda: dyna_maze_exp.DynaMazeProtocol(planning_steps=(5, 5)), "repeated"),
+        (lambda: dyna_maze_exp.DynaMazeProtocol(planning_steps=(-1,)), "-1"),
+        (lambda: dataclasses.replace(changing_maze.BLOCKING_MAZE, switch_step=4000), "4000"),
+        (lambda: dataclasses.replace(changing_maze.BLOCKING_MAZE, kappa=0.0), "kappa"),
+        (lambda: dataclasses.replace(changing_maze.BLOCKING_MAZE, maze="spiral"), "'spiral'"),
     ],
 )
 def test_protocols_reject_bad_values(make: Any, needle: str) -> None:
@@ -108,25 +110,25 @@ def test_protocols_reject_bad_values(make: Any, needle: str) -> None:
 
 
 def test_spread() -> None:
-    s = ex.spread(np.array([1.0, 2.0, 3.0, 4.0]))
+    s = common.spread(np.array([1.0, 2.0, 3.0, 4.0]))
     assert s["mean"] == 2.5 and s["min"] == 1.0 and s["max"] == 4.0 and s["median"] == 2.5
     assert s["sd"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
     assert s["se"] == pytest.approx(s["sd"] / 2)
-    one = ex.spread(np.array([7]))
+    one = common.spread(np.array([7]))
     assert one["sd"] == one["se"] == 0.0 and one["mean"] == 7.0
 
 
 def test_shortest_paths() -> None:
-    assert ex.shortest_path_length(dyna_maze()) == 14
-    assert ex.shortest_path_length(dyna_maze(scale=2)) == 28
+    assert common.shortest_path_length(dyna_maze()) == 14
+    assert common.shortest_path_length(dyna_maze(scale=2)) == 28
     blocking, shortcut = blocking_maze(), shortcut_maze()
-    assert ex.shortest_path_length(blocking.before) == 10  # through the gap on the right
-    assert ex.shortest_path_length(blocking.after) == 16
-    assert ex.shortest_path_length(shortcut.before) == 16
-    assert ex.shortest_path_length(shortcut.after) == 10
-    assert ex.shortest_path_length(ex.frozen_lake_env()) == 6
+    assert common.shortest_path_length(blocking.before) == 10  # through the gap on the right
+    assert common.shortest_path_length(blocking.after) == 16
+    assert common.shortest_path_length(shortcut.before) == 16
+    assert common.shortest_path_length(shortcut.after) == 10
+    assert common.shortest_path_length(frozen_lake.frozen_lake_env()) == 6
     with pytest.raises(ValueError, match="no rewarded terminal"):
-        ex.shortest_path_length(grid_maze(["S#G"]))
+        common.shortest_path_length(grid_maze(["S#G"]))
 
 
 def test_greedy_path_lengths() -> None:
@@ -134,47 +136,47 @@ def test_greedy_path_lengths() -> None:
     q_star = np.asarray(value_iteration(maze, 0.95))
     q = np.stack([q_star, np.zeros_like(q_star)])
     # Q*: the 14-step path; Q = 0: "up" everywhere (ties to the lowest action) is stuck at (0, 0)
-    assert ex.greedy_path_lengths(maze, q).tolist() == [14, -1]
-    summary = ex.greedy_path_summary(np.array([14, 16, -1, 14]), 14)
+    assert common.greedy_path_lengths(maze, q).tolist() == [14, -1]
+    summary = common.greedy_path_summary(np.array([14, 16, -1, 14]), 14)
     assert summary["reaches_goal_fraction"] == 0.75 and summary["optimal_fraction"] == 0.5
     assert summary["length"]["mean"] == pytest.approx(44 / 3)
-    assert ex.greedy_path_summary(np.array([-1]), 14)["length"] is None
+    assert common.greedy_path_summary(np.array([-1]), 14)["length"] is None
     with pytest.raises(ValueError, match="not a deterministic"):
-        ex.greedy_path_lengths(ex.frozen_lake_env(), np.zeros((1, 16, 4)))
+        common.greedy_path_lengths(frozen_lake.frozen_lake_env(), np.zeros((1, 16, 4)))
 
 
 def test_drawn_policy() -> None:
     q = np.array([[0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0], [0.5, 0.0, 0.0, 0.0]])
     # all tied: no arrow; otherwise the greedy action, ties to the lowest
-    assert ex.drawn_policy(q).tolist() == [-1, 1, 0]
+    assert common.drawn_policy(q).tolist() == [-1, 1, 0]
 
 
 def test_success_probabilities_match_the_oracle() -> None:
-    env = ex.frozen_lake_env()
-    pi, v = ex.optimal_policy(env)
+    env = frozen_lake.frozen_lake_env()
+    pi, v = common.optimal_policy(env)
     assert pi.shape == (16,) and v.shape == (16,)
-    probs = ex.success_probabilities(env, np.stack([pi, np.zeros_like(pi)]), 100)
+    probs = common.success_probabilities(env, np.stack([pi, np.zeros_like(pi)]), 100)
     assert probs[0] == pytest.approx(float(optimal_success_probability(env)), abs=1e-6)
     assert probs[0] == pytest.approx(0.74, abs=0.01)
     assert 0.0 <= probs[1] < probs[0]
     with pytest.raises(ValueError, match="shape"):
-        ex.success_probabilities(env, pi, 100)
+        common.success_probabilities(env, pi, 100)
     with pytest.raises(ValueError, match="actions"):
-        ex.success_probabilities(env, np.full((1, 16), 4), 100)
+        common.success_probabilities(env, np.full((1, 16), 4), 100)
 
 
 def test_horizon_optimal_success() -> None:
-    lake = ex.frozen_lake_env()
-    best = ex.horizon_optimal_success(lake, 100)
+    lake = frozen_lake.frozen_lake_env()
+    best = common.horizon_optimal_success(lake, 100)
     assert best == pytest.approx(0.744, abs=0.001)
     assert best >= float(optimal_success_probability(lake)) - 1e-6
-    assert ex.horizon_optimal_success(lake, 0) == 0.0
-    assert ex.horizon_optimal_success(lake, 5) == 0.0  # the goal is 6 steps away
+    assert common.horizon_optimal_success(lake, 0) == 0.0
+    assert common.horizon_optimal_success(lake, 5) == 0.0  # the goal is 6 steps away
     maze = dyna_maze()
-    assert ex.horizon_optimal_success(maze, 13) == 0.0
-    assert ex.horizon_optimal_success(maze, 14) == 1.0
+    assert common.horizon_optimal_success(maze, 13) == 0.0
+    assert common.horizon_optimal_success(maze, 14) == 1.0
     with pytest.raises(ValueError, match="horizon"):
-        ex.horizon_optimal_success(maze, -1)
+        common.horizon_optimal_success(maze, -1)
 
 
 def test_timing() -> None:
@@ -183,9 +185,9 @@ def test_timing() -> None:
     assert total.real_steps == 2000 and total.compile_s == 3.0
     d = TIMING.to_dict()
     assert {"compile_s", "run_s", "real_steps_per_s", "planning_updates_per_s", "devices"} <= set(d)
-    assert np.isnan(ex.Timing(0.0, 0.0, 0, 0).real_steps_per_s)
+    assert np.isnan(common.Timing(0.0, 0.0, 0, 0).real_steps_per_s)
     # the stopwatch sees JAX compile itself, and counts it apart from the run
-    with ex._Stopwatch() as watch:
+    with common.Stopwatch() as watch:
         jax.jit(lambda x: jnp.sin(x) * 3.0 + 0.123)(jnp.arange(7.0)).block_until_ready()
     t = watch.timing(real_steps=10, planning_updates=0)
     assert 0.0 < t.compile_s <= watch.total_s
@@ -195,9 +197,9 @@ def test_timing() -> None:
 # -- FrozenLake summary and writer on a hand-made result -------------------------------------------
 
 
-def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> ex.FrozenLakeResult:
-    protocol = ex.FrozenLakeProtocol(seeds=n_seeds, episodes=n_episodes)
-    env = ex.frozen_lake_env(protocol)
+def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> frozen_lake.FrozenLakeResult:
+    protocol = frozen_lake.FrozenLakeProtocol(seeds=n_seeds, episodes=n_episodes)
+    env = frozen_lake.frozen_lake_env(protocol)
     rng = np.random.default_rng(0)
     success = rng.random((n_seeds, n_episodes)) < np.linspace(0.0, 0.5, n_episodes)
     lengths = rng.integers(1, 101, (n_seeds, n_episodes)).astype(np.int32)
@@ -210,7 +212,7 @@ def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> ex.FrozenLake
             np.minimum(np.arange(1, n_episodes + 1), 44)[None].repeat(n_seeds, 0)
         ),
     )
-    pi, v = ex.optimal_policy(env)
+    pi, v = common.optimal_policy(env)
     q = np.zeros((n_seeds, 16, 4), np.float32)
     q[0, np.arange(16), pi] = 1.0  # seed 0 acts optimally, the others go left everywhere
     train = TrainResult(
@@ -220,8 +222,8 @@ def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> ex.FrozenLake
         steps_done=jnp.asarray(lengths.sum(1)),
         step_rewards=None,
     )
-    greedy_p = ex.success_probabilities(env, np.asarray(greedy(jnp.asarray(q))), 100)
-    return ex.FrozenLakeResult(
+    greedy_p = common.success_probabilities(env, np.asarray(greedy(jnp.asarray(q))), 100)
+    return frozen_lake.FrozenLakeResult(
         protocol=protocol,
         env=env,
         train=train,
@@ -232,14 +234,14 @@ def frozen_lake_result(n_seeds: int = 3, n_episodes: int = 120) -> ex.FrozenLake
         optimal_policy=pi,
         optimal_values=v,
         model_size=np.full(n_seeds, 44),
-        policy_seed=ex._median_index(greedy_p),
+        policy_seed=common.median_index(greedy_p),
         timing=TIMING,
     )
 
 
 def test_frozen_lake_summary() -> None:
     result = frozen_lake_result()
-    s = ex.summarize_frozen_lake(result)
+    s = frozen_lake.summarize_frozen_lake(result)
     returns = np.asarray(result.train.episodes.returns)
     assert [c["episode"] for c in s["notebook_checkpoints"]] == [50, 100]
     assert s["notebook_checkpoints"][1]["avg_reward_last_50"] == pytest.approx(
@@ -253,8 +255,8 @@ def test_frozen_lake_summary() -> None:
     assert s["policy_map_seed"]["index"] in (1, 2)  # the median of [0.74, 0, 0] is 0
     assert s["memory_per_seed_bytes"] > 4 * 16 * 4 * 16
     assert s["timing"]["real_steps_per_s"] == 500.0
-    json.dumps(ex._jsonable(s), allow_nan=False)
-    text = ex.format_frozen_lake(s)
+    json.dumps(output.jsonable(s), allow_nan=False)
+    text = frozen_lake.format_frozen_lake(s)
     assert "success rate, last 100 episodes" in text and "model size (of 64 pairs)" in text
     assert f"{s['optimal_success_probability']:.3f}" in text and "compile 1.5 s" in text
     assert s["best_success_probability_within_limit"] == 0.744 and "0.744" in text
@@ -262,7 +264,9 @@ def test_frozen_lake_summary() -> None:
 
 def test_write_frozen_lake(tmp_path: Path) -> None:
     result = frozen_lake_result(n_episodes=60)
-    files = ex.write_frozen_lake(result, tmp_path / "a" / "b", command="dynaq-jax frozen-lake")
+    files = frozen_lake.write_frozen_lake(
+        result, tmp_path / "a" / "b", command="dynaq-jax frozen-lake"
+    )
     folder = tmp_path / "a" / "b"
     assert {f.name for f in files} == {
         "metrics.npz",
@@ -287,14 +291,14 @@ def test_write_frozen_lake(tmp_path: Path) -> None:
     loaded = dynaq_jax.load(folder / "agents.npz")
     assert np.array_equal(loaded.state.q, np.asarray(result.train.state.q))
     with pytest.raises(ValueError, match="not a folder"):
-        ex.write_frozen_lake(result, folder / "summary.json")
+        frozen_lake.write_frozen_lake(result, folder / "summary.json")
 
 
 # -- Figure 8.2 summary and writer ----------------------------------------------------------------
 
 
 def test_dyna_maze_summary_and_writer(tmp_path: Path) -> None:
-    protocol = ex.DynaMazeProtocol(runs=2, episodes=4, planning_steps=(0, 50))
+    protocol = dyna_maze_exp.DynaMazeProtocol(runs=2, episodes=4, planning_steps=(0, 50))
     env = dyna_maze()
     lengths = np.array(
         [[[500, 300, 100, 30], [700, 100, 50, 20]], [[500, 16, 14, 15], [700, 20, 16, 14]]]
@@ -310,7 +314,7 @@ def test_dyna_maze_summary_and_writer(tmp_path: Path) -> None:
         )
         for k in range(2)
     )
-    result = ex.DynaMazeResult(
+    result = dyna_maze_exp.DynaMazeResult(
         protocol=protocol,
         env=env,
         lengths=lengths,
@@ -319,7 +323,7 @@ def test_dyna_maze_summary_and_writer(tmp_path: Path) -> None:
         greedy_path=np.array([[14, -1], [14, 16]]),
         timing=TIMING,
     )
-    s = ex.summarize_dyna_maze(result)
+    s = dyna_maze_exp.summarize_dyna_maze(result)
     n0, n50 = s["agents"]
     assert n0["steps_at_episode"] == {"1": 600.0, "2": 200.0, "3": 75.0}
     assert n0["first_episode_near_optimal"] is None  # 25 > 21 at the last episode
@@ -327,9 +331,9 @@ def test_dyna_maze_summary_and_writer(tmp_path: Path) -> None:
     assert n0["greedy_path"]["reaches_goal_fraction"] == 0.5
     assert n50["greedy_path"]["optimal_fraction"] == 0.5
     assert n50["real_steps"] == int(lengths[1].sum())
-    text = ex.format_dyna_maze(s)
+    text = dyna_maze_exp.format_dyna_maze(s)
     assert "never" in text and "ep 2" in text and "50% (15.0)" in text
-    files = ex.write_dyna_maze(result, tmp_path)
+    files = dyna_maze_exp.write_dyna_maze(result, tmp_path)
     assert {f.name for f in files} == {
         "metrics.npz",
         "steps_per_episode.csv",
@@ -346,11 +350,11 @@ def test_dyna_maze_summary_and_writer(tmp_path: Path) -> None:
 
 
 def test_changing_maze_summary_and_writer(tmp_path: Path) -> None:
-    protocol = dataclasses.replace(ex.BLOCKING_MAZE, runs=2, steps=100, switch_step=40)
+    protocol = dataclasses.replace(changing_maze.BLOCKING_MAZE, runs=2, steps=100, switch_step=40)
     rewards = np.zeros((2, 2, 100), np.float32)
     rewards[0, :, 9::10] = 1.0  # Dyna-Q: every 10th step -> 4 by the switch, 10 at the end
     rewards[1, 0, 4::5] = 1.0  # Dyna-Q+ run 0: every 5th -> 8 and 20
-    result = ex.ChangingMazeResult(
+    result = changing_maze.ChangingMazeResult(
         protocol=protocol,
         env=protocol.env(),
         train=TrainResult(
@@ -370,7 +374,7 @@ def test_changing_maze_summary_and_writer(tmp_path: Path) -> None:
     assert dataclasses.replace(result, protocol=unchanged, env=unchanged.env()).final_env.name == (
         "BlockingMaze-before"
     )
-    s = ex.summarize_changing_maze(result)
+    s = changing_maze.summarize_changing_maze(result)
     plain, plus = s["agents"]
     assert plain["cumulative_reward_at_switch"]["mean"] == 4.0
     assert plain["cumulative_reward_at_end"]["mean"] == 10.0
@@ -380,14 +384,16 @@ def test_changing_maze_summary_and_writer(tmp_path: Path) -> None:
     assert s["plus_ahead_from_step"] is None  # the means end level (10 and 10)
     faster = rewards.copy()
     faster[1, 1, 2::4] = 1.0  # Dyna-Q+ run 1: steps 3, 7, 11, ...: its mean leads from step 3
-    s_faster = ex.summarize_changing_maze(dataclasses.replace(result, step_rewards=faster))
+    s_faster = changing_maze.summarize_changing_maze(
+        dataclasses.replace(result, step_rewards=faster)
+    )
     assert s_faster["plus_ahead_from_step"] == 3
-    assert "stays ahead from step 3" in ex.format_changing_maze(s_faster)
+    assert "stays ahead from step 3" in changing_maze.format_changing_maze(s_faster)
     assert plus["greedy_path"]["optimal_fraction"] == 0.5
-    text = ex.format_changing_maze(s)
+    text = changing_maze.format_changing_maze(s)
     assert "Figure 8.4" in text and "Dyna-Q+ ahead in 50% of runs" in text
     assert "stays ahead" not in text
-    files = ex.write_changing_maze(result, tmp_path)
+    files = changing_maze.write_changing_maze(result, tmp_path)
     assert {f.name for f in files} == {
         "metrics.npz",
         "cumulative_reward.csv",

@@ -1,4 +1,4 @@
-"""Tests for the NumPy reference copy of the seed notebook (experiments/reference_numpy.py)."""
+"""Tests of the NumPy copy of the seed notebook (dynaq_jax.experiments.reference_numpy)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from experiments.reference_numpy import (
+from dynaq_jax.experiments.reference_numpy import (
     T_C_PRIOR,
     CountDynaQAgent,
     DynaQAgent,

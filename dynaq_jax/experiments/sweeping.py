@@ -14,39 +14,48 @@ FrozenLake (``frozenlake_table``): each planner and hyperparameter set trained w
 final ``Q`` (``success_probability`` within the time limit) against
 ``optimal_success_probability``.
 
-The command line (``main``/``add_arguments``; ``experiments/sweeping.py`` is a thin wrapper)
-prints markdown tables and writes JSON and a PNG.
+The command line (``dynaq-jax sweeping``, options ``SweepingOptions``; ``experiments/sweeping.py``
+is a thin wrapper) prints markdown tables and writes JSON and a PNG.
 """
 
-import argparse
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tyro
 from jaxtyping import Array, Bool, Int
 
-from dynaq_jax.agent import _act, _model_update, _step
+from dynaq_jax.agent import _act, _step, init
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, dyna_maze, from_gymnasium, optimal_success_probability
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
-from dynaq_jax.experiments import (
-    _Stopwatch,
-    _timed_training,
+from dynaq_jax.experiments.common import (
+    Stopwatch,
     horizon_optimal_success,
     shortest_path_length,
     spread,
     success_probabilities,
+    timed_training,
 )
-from dynaq_jax.model import split_key
-from dynaq_jax.planners import first_argmax, sweep
-from dynaq_jax.state import DynaQState, init
+from dynaq_jax.experiments.frozen_lake import FROZEN_LAKE_MAP
+from dynaq_jax.experiments.options import (
+    FieldCheck,
+    LearningRate,
+    PositiveInt,
+    check_fields,
+)
+from dynaq_jax.numerics import first_argmax
+from dynaq_jax.plotting import plot_updates_vs_states
+from dynaq_jax.rng import split_key
+from dynaq_jax.state import DynaQState
 from dynaq_jax.train import train_sweep
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, QTable
 
@@ -69,7 +78,7 @@ def example_config(planner: str, learning_rate: float = 0.5) -> DynaQConfig:
         planning_steps=5,
         model="deterministic",
         theta=1e-4,
-        planner=planner,  # type: ignore[arg-type]
+        planner=planner,
         outcome_slots=1,
     )
 
@@ -122,6 +131,15 @@ def greedy_reaches_goal(
 
 
 # -- Example 8.4's loop --------------------------------------------------------------------------
+#
+# The two functions below are the one place in this package that calls private functions of the
+# core (``agent._act`` and ``agent._step``: the unchecked, traceable forms of ``act`` and
+# ``step_counted``); switching them to public names touches nothing else.
+
+
+def explore(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
+    """``agent.act`` inside the compiled loop: the epsilon-greedy action in ``s``."""
+    return _act(state, key, s, config)
 
 
 def counted_step(
@@ -141,11 +159,7 @@ def counted_step(
     holds a pair once a real step was learned); prioritized sweeping (which makes no direct
     update): the pops above ``theta``. ``0`` where ``active`` is false.
     """
-    if config.planner == "sweeping":  # agent._step, with sweep's count kept
-        state = _model_update(state, s, a, r, s_next, terminated, config, active)
-        return sweep(state, config, active)
-    state = _step(state, key, s, a, r, s_next, terminated, config, active)
-    return state, jnp.where(active, 1 + config.planning_steps, 0).astype(jnp.int32)
+    return _step(state, key, s, a, r, s_next, terminated, config, active)
 
 
 class UpdatesResult(NamedTuple):
@@ -197,7 +211,7 @@ def updates_until_optimal(
     def one(c: _Carry) -> _Carry:
         active = ~c.solved & (c.steps < max_steps)
         key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
-        a = _act(c.agent, k_act, c.s, config)
+        a = explore(c.agent, k_act, c.s, config)
         s_next, r, term = env_step(env, k_env, c.s, a)
         agent, n = counted_step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)
         done = greedy_reaches_goal(successors, goal, agent.q, start, horizon)
@@ -264,7 +278,7 @@ def example_8_4(
     for k in scales:
         env = dyna_maze(scale=k)
         for planner in planners:
-            with _Stopwatch() as watch:
+            with Stopwatch() as watch:
                 config = example_config(planner, learning_rate)
                 res = jax.device_get(updates_until_optimal(env, config, keys, max_steps=max_steps))
             timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
@@ -369,7 +383,7 @@ def frozenlake_table(
                 for hp in sets.values()
             ]
         )
-        out, timing = _timed_training(
+        out, timing = timed_training(
             train_sweep, env, configs, keys, n_episodes=n_episodes, planning_steps=planning_steps
         )
         greedy_policies = np.asarray(out.state.q).argmax(-1).reshape(-1, env.n_states)
@@ -429,39 +443,47 @@ def frozenlake_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 # -- command line --------------------------------------------------------------------------------
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the ``sweeping`` command."""
-    parser.add_argument(
-        "--experiment",
-        choices=["example84", "frozenlake"],
-        default="example84",
-        help="Sutton & Barto Example 8.4 (default) or the FrozenLake planner table",
-    )
-    parser.add_argument("--seeds", type=int, default=20, help="seeds per point (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="root PRNG seed")
-    parser.add_argument(
-        "--planners",
-        nargs="+",
-        choices=list(PLANNER_LABELS),
-        default=None,
-        help="default: sample sweeping (example84); sample expected sweeping (frozenlake)",
-    )
-    parser.add_argument(
-        "--scales", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="example84: maze scales k"
-    )
-    parser.add_argument(
-        "--max-steps", type=int, default=1_000_000, help="example84: real-step cap per seed"
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=0.5, help="example84: alpha (the book: 0.5)"
-    )
-    parser.add_argument("--map", default="4x4", dest="map_name", help="frozenlake: 4x4 or 8x8")
-    parser.add_argument("--episodes", type=int, default=300, help="frozenlake: episodes per seed")
-    parser.add_argument("--out", type=Path, default=Path("runs") / "sweeping", help="output folder")
+PLANNERS = FieldCheck(str, choices=tuple(PLANNER_LABELS), many=True, optional=True)
+SCALES = FieldCheck(int, "a positive int", minimum=1, many=True)
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclasses.dataclass(frozen=True)
+class SweepingOptions:
+    """The options of ``dynaq-jax sweeping`` (each field's docstring is its help)."""
+
+    experiment: Literal["example84", "frozenlake"] = "example84"
+    """Sutton & Barto Example 8.4 (default) or the FrozenLake planner table"""
+    seeds: PositiveInt = 20
+    """seeds per point"""
+    seed: int = 0
+    """root PRNG seed"""
+    planners: Annotated[
+        tuple[str, ...] | None,
+        PLANNERS,
+        PLANNERS.cli(),
+        tyro.conf.arg(help_behavior_hint="(default: see above)"),
+    ] = None
+    """default: sample sweeping (example84); sample expected sweeping (frozenlake)"""
+    scales: Annotated[tuple[int, ...], SCALES, SCALES.cli()] = (1, 2, 3, 4, 5)
+    """example84: maze scales k"""
+    max_steps: PositiveInt = 1_000_000
+    """example84: real-step cap per seed"""
+    learning_rate: LearningRate = 0.5
+    """example84: alpha (the book: 0.5)"""
+    map_name: Annotated[str, FROZEN_LAKE_MAP, FROZEN_LAKE_MAP.cli(), tyro.conf.arg(name="map")] = (
+        "4x4"
+    )
+    """frozenlake: 4x4 or 8x8"""
+    episodes: PositiveInt = 300
+    """frozenlake: episodes per seed"""
+    out: Path = Path("runs/sweeping")
+    """output folder"""
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def main(args: SweepingOptions) -> int:
     """Run the chosen experiment; print a markdown table; write JSON (and the Example 8.4 PNG)."""
     args.out.mkdir(parents=True, exist_ok=True)
     if args.experiment == "example84":
@@ -476,8 +498,6 @@ def main(args: argparse.Namespace) -> int:
         )
         table = example_8_4_markdown(rows)
         (args.out / "example84.json").write_text(json.dumps(rows, indent=1))
-        from dynaq_jax.plotting import plot_updates_vs_states
-
         plot = {
             PLANNER_LABELS[p]: (
                 [r["states"] for r in rows if r["planner"] == p],
@@ -507,12 +527,13 @@ def main(args: argparse.Namespace) -> int:
 __all__ = [
     "HYPERPARAMETERS",
     "PLANNER_LABELS",
+    "SweepingOptions",
     "UpdatesResult",
-    "add_arguments",
     "counted_step",
     "example_8_4",
     "example_8_4_markdown",
     "example_config",
+    "explore",
     "free_states",
     "frozenlake_markdown",
     "frozenlake_table",

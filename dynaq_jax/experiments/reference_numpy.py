@@ -17,7 +17,8 @@ same.
 ``tie_break="random"`` (not the default) breaks ties uniformly among the maximal actions, which is
 the one fix needed for the agent to learn at all; everything else stays as written.
 
-Nothing runs at import. ``python experiments/reference_numpy.py --help`` for the command line.
+Nothing runs at import. ``python -m dynaq_jax.experiments.reference_numpy --help`` for its command
+line.
 """
 
 # The legacy global np.random API is the notebook's, kept as written.

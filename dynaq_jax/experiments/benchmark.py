@@ -1,0 +1,415 @@
+"""Side-by-side benchmark: the seed notebook's NumPy loop against ``dynaq_jax.train_seeds``.
+
+One run on one machine times
+
+* the NumPy reference (``dynaq_jax.experiments.reference_numpy``): the notebook as written
+  (``"numpy"``: dict model of the last-seen ``(s', r)``, ``np.argmax`` tie-break) and its
+  count-model variant (``"numpy-count"``: the lecture notes' ``T_c``/``R``), on the notebook's
+  protocol (episodes of at most 100 steps), one seed after another. The NumPy loop is
+  sequential, so its rates do not depend on the number of seeds: a few seeds give its per-step
+  rates, and ``k`` seeds take ``k`` times as long;
+* ``dynaq_jax`` (count model, the library's default): ``train_seeds`` on a **fixed step budget**
+  per seed (step-budget mode), at each seed count. A step budget gives every seed the same amount
+  of work (in episode mode finished seeds idle, masked, until the slowest seed is done, which
+  would measure the spread of episode lengths rather than the loop) and makes the counts exact:
+  every real step runs exactly ``n`` planning updates in both implementations (a pair is always
+  known by then), so ``planning updates = n * real steps``. The default budget aims at about
+  ``1e8`` planning updates per timed call (``--steps`` fixes it).
+
+Reported per row: real env steps/s, planning updates/s, compile time and run time kept apart
+(``jax.monitoring`` time spans of tracing, lowering and XLA compilation inside each call; run
+time is the call's wall time minus those spans, the best of ``--repeats`` calls), memory per seed
+and the speedup over both NumPy loops. Writes ``bench.json`` and one scaling plot per environment
+(``plotting.plot_scaling``), prints a markdown table and PASS/FAIL against the targets (FrozenLake
+4x4 slippery, ``n = 50``).
+
+Memory: ``state_bytes_per_seed`` is ``memory_per_seed`` (the agent state; ``T_c`` is ``4 S A S``
+bytes); ``result_bytes_per_seed`` is what ``train_seeds`` returns per seed (state plus metrics and
+the per-step rewards of step-budget mode). Seed counts whose agent states alone exceed
+``--memory-budget`` are skipped and listed.
+
+Devices: on CPU one XLA device runs the loop mostly on one core. ``--devices N`` runs the benchmark
+with ``N`` host devices, the seeds sharded over them; because ``XLA_FLAGS`` must be set before JAX
+starts, the benchmark then re-runs itself in a child process with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (the library itself never sets it).
+
+The measurements live in ``benchmark_measure``, the targets and tables in ``benchmark_report``;
+this module runs them (``run_benchmark``) and is the ``dynaq-jax bench`` command (``main``, with
+the options ``BenchOptions``). Usage::
+
+    dynaq-jax bench                       # FrozenLake 4x4, 1 .. 10000 seeds
+    dynaq-jax bench --devices 2           # seeds sharded over 2 host devices
+    dynaq-jax bench --envs 4x4 8x8 taxi   # also FrozenLake 8x8 and Taxi-v4
+    dynaq-jax bench --quick               # seconds: small sizes, for tests and CI
+
+(``python experiments/benchmark.py`` is the same command.)
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import jax
+import numpy as np
+import tyro
+
+from dynaq_jax.experiments.benchmark_measure import (
+    DEFAULT_SEEDS,
+    ENVS,
+    JAX_COMPACT_IMPL,
+    JAX_IMPL,
+    NUMPY_COUNT_IMPL,
+    NUMPY_IMPL,
+    NUMPY_MAX_STEPS,
+    PRIMARY_ENV,
+    QUICK_SEEDS,
+    Options,
+    Row,
+    add_speedups,
+    auto_steps,
+    bench_config,
+    make_env,
+    resolve_env,
+    time_jax,
+    time_numpy,
+)
+from dynaq_jax.experiments.benchmark_report import (
+    evaluate_targets,
+    format_bytes,
+    markdown_table,
+    notes,
+    overall_status,
+    targets_text,
+)
+from dynaq_jax.experiments.options import FieldCheck, check_fields
+from dynaq_jax.plotting import plot_scaling
+from dynaq_jax.train import memory_per_seed
+
+SEED_COUNTS = FieldCheck(int, "a positive int", minimum=1, many=True, optional=True)
+ENV_NAMES = FieldCheck(str, metavar="ENV", many=True, optional=True)
+OPTIONAL_POSITIVE_INT = FieldCheck(int, "a positive int", minimum=1, optional=True)
+
+OptionalPositiveInt = Annotated[
+    int | None,
+    OPTIONAL_POSITIVE_INT,
+    OPTIONAL_POSITIVE_INT.cli(),
+    tyro.conf.arg(help_behavior_hint="(default: see above)"),
+]
+"""An int ``>= 1``, or ``None``: not given, the benchmark picks (``--quick`` picks small)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """The options of ``dynaq-jax bench`` (each field's docstring is its help). ``None``: not
+    given; ``options_from_args`` resolves it, to a small value with ``--quick``."""
+
+    seeds: Annotated[
+        tuple[int, ...] | None,
+        SEED_COUNTS,
+        SEED_COUNTS.cli(),
+        tyro.conf.arg(help_behavior_hint="(default: see above)"),
+    ] = None
+    """seed counts for dynaq_jax (default 1 10 100 1000 10000; --quick: 1 8)"""
+    quick: bool = False
+    """small sizes (seconds): for tests and CI; the targets are then mostly not measured"""
+    out: Path = Path("runs/bench")
+    """output folder for bench.json and the plots"""
+    envs: Annotated[
+        tuple[str, ...] | None,
+        ENV_NAMES,
+        ENV_NAMES.cli(),
+        tyro.conf.arg(help_behavior_hint="(default: FrozenLake-v1:4x4)"),
+    ] = None
+    """environments: FrozenLake-v1:4x4, FrozenLake-v1:8x8, Taxi-v4 (aliases 4x4, 8x8, taxi)"""
+    devices: OptionalPositiveInt = None
+    """CPU: run on N host devices, the seeds sharded over them (re-runs itself with XLA_FLAGS)"""
+    planning_steps: int = 50
+    """n, planning updates per real step"""
+    steps: OptionalPositiveInt = None
+    """dynaq_jax real steps per seed per call (default: ~1e8 updates per call; --quick: 100)"""
+    repeats: OptionalPositiveInt = None
+    """timed calls per dynaq_jax row, best run time reported (default 2; --quick: 1)"""
+    numpy_seeds: OptionalPositiveInt = None
+    """seeds of the NumPy loops, run one after another (default 3; --quick: 1)"""
+    numpy_episodes: OptionalPositiveInt = None
+    """notebook episodes per NumPy seed (default 300, the notebook's; --quick: 5)"""
+    no_numpy: bool = False
+    """skip the NumPy reference"""
+    no_compact: bool = False
+    """skip the compact count model's rows (outcome_slots = the env's distinct outcomes)"""
+    memory_budget: float = 8.0
+    """GiB: skip seed counts whose agent states exceed it, and report the most seeds that fit"""
+
+    def __post_init__(self) -> None:
+        """Check the sizes; resolve the env aliases (``taxi`` -> ``Taxi-v4``)."""
+        check_fields(self)
+        if self.envs is not None:
+            object.__setattr__(self, "envs", tuple(resolve_env(e) for e in self.envs))
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _slug(env_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", env_name).strip("-")
+
+
+def _meta(options: Options) -> dict[str, Any]:
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "backend": jax.default_backend(),
+        "devices": len(jax.local_devices()),
+        "device_kind": jax.local_devices()[0].device_kind,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "options": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in dataclasses.asdict(options).items()
+        },
+        "protocol": (
+            "dynaq_jax: train_seeds, count model, fixed step budget per seed (step-budget mode), "
+            "seeds sharded over the local devices; run time = best call's wall time minus its "
+            "tracing/lowering/compilation spans. NumPy: the notebook loop (episodes of at most "
+            f"{NUMPY_MAX_STEPS} steps), seeds one after another. Planning updates = n * real steps "
+            "in both."
+        ),
+    }
+
+
+def _peak_rss_bytes() -> int | None:
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def run_benchmark(
+    options: Options, numpy: bool = True, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run every measurement of ``options``, write ``bench.json`` and the scaling plots into
+    ``options.out``, and return the report (the JSON's content)."""
+    options.out.mkdir(parents=True, exist_ok=True)
+    budget = int(options.memory_budget_gb * 2**30)
+    rows: list[Row] = []
+    memory: list[dict[str, Any]] = []
+    plots: list[str] = []
+    for env_name in options.envs:
+        env = make_env(env_name)
+        state_bytes = memory_per_seed(env, bench_config(env_name, options))
+        compact_config = bench_config(env_name, options, compact=True)
+        compact_bytes = memory_per_seed(env, compact_config)
+        env_rows: list[Row] = []
+        if numpy and ENVS[env_name].numpy_map is not None:
+            for impl in (NUMPY_IMPL, NUMPY_COUNT_IMPL):
+                log(
+                    f"[bench] {env_name} {impl}: {options.numpy_seeds} seed(s) x "
+                    f"{options.numpy_episodes} episodes"
+                )
+                env_rows.append(time_numpy(impl, env_name, options))
+        skipped = []
+        variants = [(JAX_IMPL, False, state_bytes)]
+        if options.compact:
+            variants.append((JAX_COMPACT_IMPL, True, compact_bytes))
+        for impl, compact, per_seed in variants:
+            for seeds in options.seeds:
+                if seeds * per_seed > budget:
+                    skipped.append(f"{impl}: {seeds}")
+                    log(
+                        f"[bench] {env_name} {impl}: skip {seeds} seeds "
+                        f"({format_bytes(seeds * per_seed)} of agent state > budget "
+                        f"{format_bytes(budget)})"
+                    )
+                    continue
+                log(
+                    f"[bench] {env_name} {impl}: {seeds} seed(s) x "
+                    f"{auto_steps(seeds, options.planning_steps, options)} steps"
+                )
+                env_rows.append(time_jax(env_name, seeds, options, compact))
+        add_speedups(env_rows)
+        rows.extend(env_rows)
+        memory.append(
+            {
+                "env": env_name,
+                "n_states": env.n_states,
+                "n_actions": env.n_actions,
+                "state_bytes_per_seed": state_bytes,
+                "t_c_bytes_per_seed": 4 * env.n_states * env.n_actions * env.n_states,
+                "compact_outcome_slots": compact_config.outcome_slots,
+                "compact_state_bytes_per_seed": compact_bytes,
+                "budget_bytes": budget,
+                "max_seeds_in_budget": budget // state_bytes,
+                "compact_max_seeds_in_budget": budget // compact_bytes,
+                "skipped_seeds": skipped,
+                "peak_rss_bytes": _peak_rss_bytes(),
+            }
+        )
+        plottable = [r.to_dict() for r in env_rows if r.planning_updates_per_s > 0]
+        if plottable:
+            has_ref = any(r.impl == NUMPY_IMPL for r in env_rows)
+            path = plot_scaling(
+                plottable,
+                options.out / f"scaling_{_slug(env_name)}.png",
+                reference=NUMPY_IMPL if has_ref else None,
+                title=f"Dyna-Q planning throughput: {env_name}, n = {options.planning_steps}",
+            )
+            plots.append(path.name)
+    targets = evaluate_targets(rows)
+    report = {
+        "meta": _meta(options),
+        "rows": [r.to_dict() for r in rows],
+        "memory": memory,
+        "targets": targets,
+        "targets_compact": evaluate_targets(rows, impl=JAX_COMPACT_IMPL) if options.compact else [],
+        "status": "QUICK" if options.quick else overall_status(targets),
+        "notes": notes(rows),
+        "plots": plots,
+        "markdown": markdown_table(rows),
+    }
+    (options.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+_CHILD_ENV = "DYNAQ_JAX_BENCH_CHILD"
+_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def xla_flags_with_devices(flags: str, devices: int) -> str:
+    """``flags`` (an ``XLA_FLAGS`` value) with the host device count set to ``devices``."""
+    kept = [f for f in flags.split() if not f.startswith(_DEVICE_FLAG)]
+    return " ".join([*kept, f"{_DEVICE_FLAG}={devices}"])
+
+
+def options_from_args(args: BenchOptions) -> Options:
+    """The ``Options`` of parsed arguments (``--quick`` picks small defaults)."""
+    quick = bool(args.quick)
+
+    def pick(value: Any, full: Any, small: Any) -> Any:
+        return value if value is not None else (small if quick else full)
+
+    return Options(
+        envs=tuple(args.envs or (PRIMARY_ENV,)),
+        seeds=tuple(pick(args.seeds, DEFAULT_SEEDS, QUICK_SEEDS)),
+        planning_steps=int(args.planning_steps),
+        steps=pick(args.steps, None, 100),
+        repeats=pick(args.repeats, 2, 1),
+        numpy_seeds=pick(args.numpy_seeds, 3, 1),
+        numpy_episodes=pick(args.numpy_episodes, 300, 5),
+        memory_budget_gb=float(args.memory_budget),
+        out=Path(args.out),
+        quick=quick,
+        compact=not args.no_compact,
+    )
+
+
+def to_argv(args: BenchOptions) -> list[str]:
+    """Command-line arguments that parse back to ``args`` (for the child process)."""
+    argv = ["--out", str(args.out), "--planning-steps", str(args.planning_steps)]
+    argv += ["--memory-budget", repr(float(args.memory_budget))]
+    if args.quick:
+        argv.append("--quick")
+    if args.no_numpy:
+        argv.append("--no-numpy")
+    if args.no_compact:
+        argv.append("--no-compact")
+    if args.seeds is not None:
+        argv += ["--seeds", *map(str, args.seeds)]
+    if args.envs is not None:
+        argv += ["--envs", *args.envs]
+    for flag, value in (
+        ("--devices", args.devices),
+        ("--steps", args.steps),
+        ("--repeats", args.repeats),
+        ("--numpy-seeds", args.numpy_seeds),
+        ("--numpy-episodes", args.numpy_episodes),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _rerun_with_devices(args: BenchOptions, devices: int) -> int:
+    """Run the benchmark in a child process whose JAX starts with ``devices`` host devices."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = xla_flags_with_devices(env.get("XLA_FLAGS", ""), devices)
+    env[_CHILD_ENV] = "1"
+    # The child imports this package from the same place, installed or not.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    print(f"[bench] re-running with XLA_FLAGS={env['XLA_FLAGS']!r}", flush=True)
+    cmd = [sys.executable, "-m", "dynaq_jax", "bench", *to_argv(args)]
+    return subprocess.run(cmd, env=env, check=False).returncode
+
+
+def main(args: BenchOptions) -> int:
+    """Run the benchmark for parsed ``args`` ; returns the exit status
+    (0 once the benchmark ran, whatever the targets; 2 on a usage error)."""
+    try:
+        options = options_from_args(args)
+    except ValueError as err:
+        print(f"dynaq-jax bench: error: {err}", file=sys.stderr)
+        return 2
+    if args.devices is not None and jax.default_backend() == "cpu":
+        have = len(jax.local_devices())
+        if have != args.devices:
+            if os.environ.get(_CHILD_ENV):
+                print(
+                    f"dynaq-jax bench: error: asked for {args.devices} host devices, JAX has "
+                    f"{have} despite XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
+                    file=sys.stderr,
+                )
+                return 2
+            return _rerun_with_devices(args, args.devices)
+    report = run_benchmark(options, numpy=not args.no_numpy)
+    print()
+    print(report["markdown"])
+    print()
+    print(targets_text(report["targets"]))
+    if report["targets_compact"]:
+        print("the same targets for the compact count model (exact for this env; not the overall):")
+        print(targets_text(report["targets_compact"]))
+    if args.quick:
+        print("overall: QUICK (--quick: sizes too small for the targets to mean much)")
+    else:
+        print(f"overall: {report['status']}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    b = format_bytes
+    for m in report["memory"]:
+        line = (
+            f"memory {m['env']}: {b(m['state_bytes_per_seed'])} of agent state per seed; "
+            f"{m['max_seeds_in_budget']} seeds fit in {b(m['budget_bytes'])}; compact model "
+            f"(K = {m['compact_outcome_slots']}): {b(m['compact_state_bytes_per_seed'])}, "
+            f"{m['compact_max_seeds_in_budget']} seeds"
+        )
+        if m["skipped_seeds"]:
+            line += f" (skipped: {', '.join(map(str, m['skipped_seeds']))} seeds)"
+        print(line)
+    print(f"wrote {options.out / 'bench.json'} and {', '.join(report['plots'])}")
+    return 0
+
+
+__all__ = [
+    "BenchOptions",
+    "main",
+    "options_from_args",
+    "run_benchmark",
+    "to_argv",
+    "xla_flags_with_devices",
+]

@@ -1,0 +1,357 @@
+"""The ``dynaq-jax`` command: the published experiments, reproduced from the command line.
+
+Subcommands (``dynaq-jax SUBCOMMAND --help`` for the options):
+
+- ``frozen-lake``: the seed notebook's protocol (FrozenLake-v1 slippery, 300 episodes of at most
+  100 steps, n = 50) over many seeds;
+- ``maze`` (also ``dyna-maze``): Sutton & Barto Figure 8.2 (Dyna maze, n = 0, 5, 50);
+- ``blocking`` and ``shortcut`` (also ``blocking-maze``, ``shortcut-maze``): Figures 8.4 and 8.5
+  (Dyna-Q against Dyna-Q+);
+- ``bench``: the benchmark against the seed notebook's NumPy loop (``benchmark``);
+- ``sweeping``: Example 8.4 and the planners on FrozenLake (``sweeping``).
+
+The command is generated with tyro from typed dataclasses: an experiment's options are the fields
+of its protocol (``FrozenLakeProtocol``, ...) plus ``--out`` and ``--no-progress``; the benchmark's
+and the sweeping experiment's are ``BenchOptions`` and ``SweepingOptions``. Each field holds its
+option's default, its help (the field's docstring) and its check (its annotation, see
+``options``). Each experiment writes metrics (npz and CSV), ``summary.json`` and PNG plots to
+``--out`` (default ``runs/<subcommand>``) and prints a compact summary. User errors print
+``dynaq-jax: error: ...`` and exit with status 2.
+
+To split the seeds over both cores of a CPU, start the command with
+``XLA_FLAGS=--xla_force_host_platform_device_count=2`` in its environment (JAX reads it at start).
+"""
+
+import contextlib
+import dataclasses
+import io
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import tyro
+
+from dynaq_jax.experiments import benchmark, sweeping
+from dynaq_jax.experiments.benchmark import BenchOptions
+from dynaq_jax.experiments.changing_maze import (
+    BLOCKING_MAZE,
+    SHORTCUT_MAZE,
+    ChangingMazeProtocol,
+    format_changing_maze,
+    run_changing_maze,
+    summarize_changing_maze,
+    write_changing_maze,
+)
+from dynaq_jax.experiments.dyna_maze import (
+    DYNA_MAZE,
+    DynaMazeProtocol,
+    format_dyna_maze,
+    run_dyna_maze,
+    summarize_dyna_maze,
+    write_dyna_maze,
+)
+from dynaq_jax.experiments.frozen_lake import (
+    FROZEN_LAKE,
+    FrozenLakeProtocol,
+    format_frozen_lake,
+    run_frozen_lake,
+    summarize_frozen_lake,
+    write_frozen_lake,
+)
+from dynaq_jax.experiments.sweeping import SweepingOptions
+
+PROG = "dynaq-jax"
+EXIT_USAGE = 2
+
+ALIASES = {"dyna-maze": "maze", "blocking-maze": "blocking", "shortcut-maze": "shortcut"}
+"""Other names of subcommands."""
+
+
+def report(summary_text: str, files: Sequence[Path], out: Path) -> None:
+    """Print an experiment's terminal report and the files it wrote."""
+    print(summary_text)
+    print(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+
+
+# -- the subcommands: typed dataclasses, one field per option ------------------------------------
+
+
+PROTOCOL = tyro.conf.arg(
+    help="the experiment's settings; the defaults are the published protocol's"
+)
+"""The help of an experiment's protocol options (otherwise tyro shows the protocol's docstring)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentOutput:
+    """The options every experiment shares besides its protocol's: output folder, progress."""
+
+    out: Path
+    """output folder for metrics (npz, CSV), summary.json and PNG plots"""
+    no_progress: bool = False
+    """no progress bar"""
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenLakeCommand(ExperimentOutput):
+    """``dynaq-jax frozen-lake``."""
+
+    protocol: Annotated[FrozenLakeProtocol, tyro.conf.OmitArgPrefixes, PROTOCOL] = FROZEN_LAKE
+
+    def run(self, command: str) -> int:
+        """Train, evaluate, write the output folder and print the report."""
+        result = run_frozen_lake(self.protocol, progress=not self.no_progress)
+        files = write_frozen_lake(result, self.out, command=command)
+        report(format_frozen_lake(summarize_frozen_lake(result)), files, self.out)
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DynaMazeCommand(ExperimentOutput):
+    """``dynaq-jax maze``."""
+
+    protocol: Annotated[DynaMazeProtocol, tyro.conf.OmitArgPrefixes, PROTOCOL] = DYNA_MAZE
+
+    def run(self, command: str) -> int:
+        """Train, evaluate, write the output folder and print the report."""
+        result = run_dyna_maze(self.protocol, progress=not self.no_progress)
+        files = write_dyna_maze(result, self.out, command=command)
+        report(format_dyna_maze(summarize_dyna_maze(result)), files, self.out)
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangingMazeCommand(ExperimentOutput):
+    """``dynaq-jax blocking`` and ``dynaq-jax shortcut``."""
+
+    protocol: Annotated[ChangingMazeProtocol, tyro.conf.OmitArgPrefixes, PROTOCOL] = BLOCKING_MAZE
+
+    def run(self, command: str) -> int:
+        """Train, evaluate, write the output folder and print the report."""
+        result = run_changing_maze(self.protocol, progress=not self.no_progress)
+        files = write_changing_maze(result, self.out, command=command)
+        report(format_changing_maze(summarize_changing_maze(result)), files, self.out)
+        return 0
+
+
+Command = FrozenLakeCommand | DynaMazeCommand | ChangingMazeCommand | BenchOptions | SweepingOptions
+"""What ``parse_args`` returns: one subcommand's options."""
+
+
+def _changing(protocol: ChangingMazeProtocol) -> tuple[type, object, str]:
+    p = protocol
+    figure = "8.4" if p.maze == "blocking" else "8.5"
+    what = (
+        "the short way round on the right closes and one opens on the left"
+        if p.maze == "blocking"
+        else "a shortcut opens on the right"
+    )
+    return (
+        ChangingMazeCommand,
+        ChangingMazeCommand(out=Path("runs") / p.maze, protocol=p),
+        f"Sutton & Barto Figure {figure}: cumulative reward against time step of Dyna-Q and "
+        f"Dyna-Q+ in the {p.maze} maze: after {p.switch_step} steps {what}. {p.steps} steps, "
+        f"n = {p.planning_steps}, alpha {p.learning_rate:g}, gamma {p.discount:g}, epsilon "
+        f"{p.epsilon:g}, Dyna-Q+ kappa {p.kappa:g}; both agents run as one compiled sweep. "
+        f"(Also: {p.maze}-maze.)",
+    )
+
+
+SUBCOMMAND_TABLE: dict[str, tuple[type, object, str]] = {
+    "frozen-lake": (
+        FrozenLakeCommand,
+        FrozenLakeCommand(out=Path("runs/frozen-lake")),
+        "The seed notebook's protocol: Dyna-Q on FrozenLake-v1 (slippery), 300 episodes of at "
+        "most 100 steps, n = 50 planning steps, alpha 0.1, gamma 0.95, epsilon 0.1, over 100 "
+        "seeds in one compiled call. Reports the notebook's numbers (success rate over the last "
+        "100 episodes, model size) and the exact probability that each final greedy policy "
+        "reaches the goal, against the optimal policy's.",
+    ),
+    "maze": (
+        DynaMazeCommand,
+        DynaMazeCommand(out=Path("runs/maze")),
+        "Sutton & Barto Figure 8.2: Dyna-Q in the Dyna maze (6 x 9, shortest path 14 steps) with "
+        "n = 0, 5 and 50 planning steps; steps per episode over 50 episodes, averaged over 30 "
+        "runs; alpha 0.1, gamma 0.95, epsilon 0.1. The book: with n = 50 the agent finds the "
+        "optimal path in about 3 episodes, with n = 0 in about 25. (Also: dyna-maze.)",
+    ),
+    "blocking": _changing(BLOCKING_MAZE),
+    "shortcut": _changing(SHORTCUT_MAZE),
+    "bench": (
+        BenchOptions,
+        BenchOptions(),
+        "The benchmark: times the NumPy reference (the seed notebook's loop) and dynaq_jax "
+        "(FrozenLake 4x4 slippery, n = 50, count model) at several seed counts; reports env "
+        "steps/s, planning updates/s, compile time, memory per seed and the speedup; writes "
+        "bench.json and a scaling plot.",
+    ),
+    "sweeping": (
+        SweepingOptions,
+        SweepingOptions(),
+        "Sutton & Barto Example 8.4 (prioritized sweeping vs Dyna-Q): updates each planner needs "
+        "until its greedy path is near-optimal on the Dyna maze scaled by k; or each planner's "
+        "exact success probability on FrozenLake under the notebook's budget "
+        "(--experiment frozenlake).",
+    ),
+}
+"""Each subcommand's name -> its options' dataclass, their defaults and its description."""
+
+SUBCOMMANDS: Any = Union[  # noqa: UP007 (a union of Annotated types, built at run time)
+    tuple(
+        Annotated[cls, tyro.conf.subcommand(name, default=default, description=description)]
+        for name, (cls, default, description) in SUBCOMMAND_TABLE.items()
+    )
+]
+"""The subcommands as tyro reads them."""
+
+DESCRIPTION = (
+    "Typed, purely functional tabular Dyna-Q in JAX: the published experiments. Each experiment "
+    "writes metrics (npz, CSV), summary.json and PNG plots to --out. Run 'dynaq-jax SUBCOMMAND "
+    "--help' for a subcommand's options and defaults; 'dynaq-jax --version' for the version."
+)
+
+
+# -- parsing: tyro's errors become 'dynaq-jax: error: ...' ---------------------------------------
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ERROR_PARSING = re.compile(r"^Error parsing (\S+): ")
+
+
+def tyro_error_message(text: str) -> tuple[str, str | None]:
+    """tyro's error (printed on stderr) as one line, and its help hint (or ``None``).
+
+    tyro draws a box (or, when stdout is not UTF-8, plain lines): a title, the message, then
+    sections divided by rules (the argument's help, the hint 'For full helptext, run ...').
+    Lines the box wrapped are joined with spaces. ``Error parsing --flag: ...`` becomes
+    ``argument --flag: ...``; the prefix is dropped when it names no flag (a check of several
+    options together).
+    """
+    lines = [_ANSI.sub("", raw).strip().strip("│╭╮╰╯").strip() for raw in text.splitlines()]
+    boxed = text.lstrip().startswith("╭")
+    title = lines[0].strip("─ ") if boxed and lines else ""
+    sections: list[list[str]] = [[]]
+    for line in lines[1:] if boxed else lines:
+        if line and set(line) <= {"─", "-"}:
+            sections.append([])
+        elif line:
+            sections[-1].append(line)
+    if not boxed and len(sections) > 1:  # plain lines: the title comes first, above a rule
+        title = " ".join(sections.pop(0))
+    message = " ".join(sections[0]) or title or "bad command line"
+    match = _ERROR_PARSING.match(message)
+    if match:
+        rest = message[match.end() :]
+        message = f"argument {match[1]}: {rest}" if match[1].startswith("-") else rest
+    hint = next((" ".join(s) for s in sections[1:] if s and s[0].startswith("For full")), None)
+    return message, hint
+
+
+def parse_args(argv: Sequence[str]) -> Command:
+    """The subcommand's options for ``argv`` (without the program name).
+
+    Like ``argparse``'s ``parse_args``: raises ``SystemExit`` (0) after printing ``--help`` or
+    ``--version``, and ``SystemExit`` (2) after printing ``dynaq-jax: error: ...`` on stderr.
+    """
+    args = list(argv)
+    if args[:1] == ["--version"]:
+        from dynaq_jax import __version__
+
+        print(f"{PROG} {__version__}")
+        raise SystemExit(0)
+    if not args:
+        _usage_error("the following arguments are required: SUBCOMMAND", f"run '{PROG} --help'")
+    args[0] = ALIASES.get(args[0], args[0])
+    if args[0] not in SUBCOMMAND_TABLE and not args[0].startswith("-"):
+        choices = ", ".join([*SUBCOMMAND_TABLE, *ALIASES])
+        _usage_error(
+            f"argument SUBCOMMAND: invalid choice: {args[0]!r} (choose from {choices})",
+            f"run '{PROG} --help'",
+        )
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            command: Command = tyro.cli(
+                SUBCOMMANDS,
+                args=args,
+                prog=PROG,
+                description=DESCRIPTION,
+                config=(tyro.conf.FlagCreatePairsOff,),
+            )
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            _usage_error(*tyro_error_message(captured.getvalue()))
+        sys.stderr.write(captured.getvalue())
+        raise
+    sys.stderr.write(captured.getvalue())
+    return command
+
+
+def _usage_error(message: str, hint: str | None = None) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    if hint:
+        print(hint, file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    return " ".join([PROG, *(shlex.quote(a) for a in argv)])
+
+
+def run(command: Command, argv: Sequence[str]) -> int:
+    """Run a parsed subcommand (``argv``: its command line, recorded in ``summary.json``)."""
+    if isinstance(command, BenchOptions):
+        return int(benchmark.main(command))
+    if isinstance(command, SweepingOptions):
+        return int(sweeping.main(command))
+    return command.run(_command_line(argv))
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dynaq-jax`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    0 on success; 2 for a user error (a bad option or value: ``dynaq-jax: error: ...``, with no
+    traceback); 130 when interrupted.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command = parse_args(args)
+    except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    out = Path(command.out)
+    if out.exists() and not out.is_dir():
+        print(f"{PROG}: error: --out {out} exists and is not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run(command, args)
+    except ValueError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = [
+    "ALIASES",
+    "PROG",
+    "PROTOCOL",
+    "SUBCOMMANDS",
+    "SUBCOMMAND_TABLE",
+    "ChangingMazeCommand",
+    "Command",
+    "DynaMazeCommand",
+    "ExperimentOutput",
+    "FrozenLakeCommand",
+    "main",
+    "parse_args",
+    "report",
+    "run",
+    "tyro_error_message",
+]
