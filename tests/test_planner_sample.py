@@ -1,4 +1,9 @@
-"""Planning: ``simulate`` (the model's simulated transitions) and ``plan`` (the Q-learning scan).
+"""The sample planner (Dyna-Q, ``dynaq_jax.planners.sample``): the simulated transitions it draws
+and the Q-learning scan over them, through ``dq.plan``.
+
+The draw is checked through its parts (``tests.conftest.simulate``: ``planners.base.draw_pairs``,
+the model kind's ``sample_next``, ``exploration.elapsed`` and ``exploration_bonus``), and ``plan``
+against a replay of that draw.
 
 What each test guards:
 - ``test_plan_zero_steps_is_identity``: ``planning_steps = 0`` returns the state unchanged.
@@ -7,7 +12,7 @@ What each test guards:
 - ``test_plan_changes_only_plannable_pairs``: ``plan`` changes ``Q`` only at visited pairs (Dyna-Q)
   or at actions of visited states (Dyna-Q+), and never touches the model arrays.
 - ``test_plan_replays_simulated_batch``: ``plan`` is exactly the sequential Q-learning update over
-  the transitions ``simulate`` draws with the same key (float64 NumPy replay).
+  the transitions drawn with the same key (float64 NumPy replay).
 - ``test_simulate_dyna_q``: with ``kappa = 0`` each simulated pair is a visited pair, its reward is
   ``R[s, a]`` exactly, its ``s'`` was observed after it (deterministic model: the last one), and
   the bootstrap weight is ``gamma * (1 - terminal[s'])``.
@@ -24,21 +29,28 @@ What each test guards:
   computed in NumPy, for both model kinds; terminal transitions do not bootstrap.
 - ``test_terminal_pair_converges_to_reward``: a pair seen only as terminal converges to its reward,
   and to the same value bit for bit whatever ``Q[s']`` holds.
+- ``test_sample_planner_unchanged``: with the default planner ``model_update`` leaves ``Q`` alone
+  and keeps no queue, and ``plan`` is the draw + ``backups.sampled_updates``, bit for bit,
+  whatever ``theta``.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dynaq_jax as dq
-from dynaq_jax.planning import SimulatedBatch, plan, simulate
+from dynaq_jax.backups import sampled_updates
+from dynaq_jax.numerics import runtime_zero
+from dynaq_jax.planners.base import draw_pairs
 from tests.conftest import (
     COUNT,
     DETERMINISTIC,
     A,
     S,
+    Simulated,
     alphas,
     assert_trees_identical,
     f32,
@@ -49,9 +61,12 @@ from tests.conftest import (
     rewards,
     run_model_updates,
     seeds,
+    simulate,
     transition_seqs,
     with_q,
 )
+from tests.planner_cases import FEW, SAMPLE, learn, transitions
+from tests.planner_cases import q_tables as small_q_tables
 
 # Planning tests use a prior so small that a never-observed ``s'`` is practically never drawn.
 TINY_PRIOR = 1e-9
@@ -60,7 +75,6 @@ SIM_DET = SIM_COUNT.replace(model="deterministic")
 sim_models = st.sampled_from([SIM_COUNT, SIM_DET])
 models = st.sampled_from([COUNT, DETERMINISTIC])
 
-SIMULATE = jax.jit(simulate)
 PLAN_ROUNDS = 200
 
 
@@ -68,7 +82,7 @@ PLAN_ROUNDS = 200
 def plan_many(state: dq.DynaQState, k: jax.Array, config: dq.DynaQConfig) -> dq.DynaQState:
     """``PLAN_ROUNDS`` planning calls, each with its own key."""
     return jax.lax.fori_loop(
-        0, PLAN_ROUNDS, lambda i, st_: plan(st_, jax.random.fold_in(k, i), config), state
+        0, PLAN_ROUNDS, lambda i, st_: dq.plan(st_, jax.random.fold_in(k, i), config), state
     )
 
 
@@ -86,7 +100,7 @@ def _allowed(seq: list, plus: bool) -> np.ndarray:
 def test_plan_zero_steps_is_identity(seq: list, q: np.ndarray, seed: int) -> None:
     config = COUNT.replace(planning_steps=0)
     state = with_q(run_model_updates(dq.init(S, A, config), seq, config), q)
-    assert_trees_identical(plan(state, key(seed), config), state)
+    assert_trees_identical(dq.plan(state, key(seed), config), state)
 
 
 @given(q_tables, seeds, models, st.sampled_from([0.0, 0.5]))
@@ -95,7 +109,7 @@ def test_plan_before_any_model_update_keeps_q(
 ) -> None:
     config = config.replace(kappa=kappa)
     state = with_q(dq.init(S, A, config), q)
-    new = plan(state, key(seed), config)
+    new = dq.plan(state, key(seed), config)
     np.testing.assert_array_equal(new.q, q)
     assert_trees_identical(new._replace(q=state.q), state)
 
@@ -106,13 +120,13 @@ def test_plan_changes_only_plannable_pairs(
 ) -> None:
     config = config.replace(kappa=0.3 if plus else 0.0, learning_rate=0.5)
     state = with_q(run_model_updates(dq.init(S, A, config), seq, config), q)
-    new = plan(state, key(seed), config)
+    new = dq.plan(state, key(seed), config)
     changed = np.asarray(new.q) != q
     assert not np.any(changed & ~_allowed(seq, plus)), (changed, seq)
     assert_trees_identical(new._replace(q=state.q), state)
 
 
-def _replay(q: np.ndarray, batch: SimulatedBatch, alpha: float, gamma: float) -> np.ndarray:
+def _replay(q: np.ndarray, batch: Simulated, alpha: float, gamma: float) -> np.ndarray:
     """Sequential Q-learning over ``batch`` in float64."""
     q = q.astype(np.float64).reshape(-1)
     columns = [np.asarray(x) for x in batch]
@@ -135,10 +149,10 @@ def test_plan_replays_simulated_batch(
 ) -> None:
     config = config.replace(kappa=0.2 if plus else 0.0, learning_rate=alpha, discount=gamma)
     state = with_q(run_model_updates(dq.init(S, A, config), seq, config), q)
-    batch = SIMULATE(state, key(seed), config)
+    batch = simulate(state, key(seed), config)
     assert batch.sa.shape == (config.planning_steps,)
     expected = _replay(q, batch, alpha, gamma)
-    got = np.asarray(plan(state, key(seed), config).q)
+    got = np.asarray(dq.plan(state, key(seed), config).q)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
@@ -158,7 +172,7 @@ def _reference_tau(seq: list) -> np.ndarray:
 def test_simulate_dyna_q(seq: list, seed: int, config: dq.DynaQConfig, gamma: float) -> None:
     config = config.replace(discount=gamma)
     state = run_model_updates(dq.init(S, A, config), seq, config)
-    batch = SIMULATE(state, key(seed), config)
+    batch = simulate(state, key(seed), config)
     sa, s_next = np.asarray(batch.sa), np.asarray(batch.s_next)
     valid = set(np.asarray(state.pairs[: int(state.n_pairs)]).tolist())
     assert set(sa.tolist()) <= valid
@@ -166,7 +180,7 @@ def test_simulate_dyna_q(seq: list, seed: int, config: dq.DynaQConfig, gamma: fl
     seen = {(s * A + a, s2) for s, a, _, s2, _ in seq}
     assert all((p, n) in seen for p, n in zip(sa, s_next, strict=True))
     if config.model == "deterministic":
-        np.testing.assert_array_equal(s_next, np.asarray(state.next_state).reshape(-1)[sa])
+        np.testing.assert_array_equal(s_next, np.asarray(state.model.next_state).reshape(-1)[sa])
     terminal = np.asarray(state.terminal)[s_next]
     np.testing.assert_array_equal(batch.nonterminal, ~terminal)
 
@@ -175,7 +189,7 @@ def test_simulate_dyna_q(seq: list, seed: int, config: dq.DynaQConfig, gamma: fl
 def test_simulate_dyna_q_plus(seq: list, seed: int, config: dq.DynaQConfig, kappa: float) -> None:
     config = config.replace(kappa=kappa)
     state = run_model_updates(dq.init(S, A, config), seq, config)
-    batch = SIMULATE(state, key(seed), config)
+    batch = simulate(state, key(seed), config)
     tau = _reference_tau(seq)
     tried = np.asarray(state.visits) > 0
     r_model = np.asarray(state.r)
@@ -200,7 +214,8 @@ def test_simulate_pairs_uniform() -> None:
     history = [(0, 0, 1.0, 1, False)] * 20 + [(1, 2, 0.0, 2, False), (3, 1, 0.0, 0, False)]
     history += [(4, 2, 0.0, 4, False)] * 5
     state = run_model_updates(dq.init(S, A, config), history, config)
-    sa = np.asarray(SIMULATE(state, key(21), config).sa)
+    sa = np.asarray(draw_pairs(state, key(21), n)[0])
+    np.testing.assert_array_equal(sa, simulate(state, key(21), config).sa)
     pairs = [0 * A + 0, 1 * A + 2, 3 * A + 1, 4 * A + 2]
     hits = np.array([np.sum(sa == p) for p in pairs])
     assert hits.sum() == n
@@ -213,7 +228,7 @@ def test_simulate_next_state_follows_counts() -> None:
     config = SIM_COUNT.replace(planning_steps=n)
     history = [(2, 1, 0.0, 1, False)] * 3 + [(2, 1, 0.0, 3, False)]
     state = run_model_updates(dq.init(S, A, config), history, config)
-    s_next = np.asarray(SIMULATE(state, key(22), config).s_next)
+    s_next = np.asarray(simulate(state, key(22), config).s_next)
     hits = np.bincount(s_next, minlength=S)
     p = np.array([0.0, 0.75, 0.0, 0.25, 0.0])
     assert np.all(hits[p == 0] == 0)
@@ -260,7 +275,7 @@ def test_plan_converges_to_value_iteration(
     # alpha * r), its transitions (the count model's T with its tiny prior; the deterministic
     # model's last-seen s') and its terminal flags.
     if config.model == "deterministic":
-        np.testing.assert_array_equal(state.next_state, next_state)
+        np.testing.assert_array_equal(state.model.next_state, next_state)
         np.testing.assert_array_equal(state.r, reward)
         t = np.eye(S)[next_state]
     else:
@@ -284,3 +299,41 @@ def test_terminal_pair_converges_to_reward(
     final_other = plan_many(with_q(state, q_other), key(seed), config).q
     assert np.asarray(final)[s, a] == np.asarray(final_other)[s, a]
     np.testing.assert_allclose(final[s, a], state.r[s, a], rtol=1e-5, atol=1e-5)
+
+
+# -- the sample planner is the draw and the Q-learning scan ---------------------------------------
+
+
+@jax.jit
+def _plan_by_hand(state: dq.DynaQState, k: jax.Array, config: dq.DynaQConfig) -> jax.Array:
+    batch = simulate(state, k, config)
+    on = state.n_pairs > 0
+    zero = runtime_zero(state.real_steps)
+    return sampled_updates(
+        state.q,
+        batch.sa,
+        batch.reward,
+        batch.s_next,
+        batch.nonterminal,
+        config.learning_rate,
+        config.discount,
+        on,
+        zero,
+    )
+
+
+@FEW
+@given(seq=transitions, q=small_q_tables, seed=st.integers(0, 2**31 - 1), theta=st.floats(0.0, 9.0))
+def test_sample_planner_unchanged(
+    seq: list[tuple[int, int, float, int]], q: np.ndarray, seed: int, theta: float
+) -> None:
+    state = learn(SAMPLE, seq)._replace(q=jnp.asarray(q))
+    k = jax.random.key(seed)
+    # model_update leaves Q alone without optimism, and the sample planner keeps no queue
+    after = dq.model_update(state, 0, 0, 1.0, 1, False, SAMPLE.replace(theta=theta))
+    assert_trees_identical(after.q, state.q)
+    assert state.planner is None and after.planner is None
+    # plan is still the draw + sampled_updates, whatever theta
+    direct = _plan_by_hand(state, k, SAMPLE)
+    for cfg in (SAMPLE, SAMPLE.replace(theta=theta)):
+        assert_trees_identical(dq.plan(state, k, cfg).q, direct)
