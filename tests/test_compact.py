@@ -2,18 +2,20 @@
 
 What each test guards:
 - ``test_config_rejects_bad_slots`` / ``test_init_shapes_and_limits``: ``outcome_slots`` is
-  validated (the error names the value); ``init`` gives ``[S, A, K]`` counts starting at 0 and
-  refuses ``K > S``; memory per agent is ``3 * 4 * S * A * K`` bytes for the model.
+  validated (the error names the value); ``init`` gives the slots model (``SlotModel``) with
+  ``[S, A, K]`` counts starting at 0 and refuses ``K > S``, the dense model keeps no outcome
+  slots; memory per agent is ``3 * 4 * S * A * K`` bytes for the model (plus its drop counter).
 - ``test_slots_hold_exact_counts``: after any transition sequence, slot ``k`` of a pair holds its
   ``k``-th distinct outcome (in order of first observation) and that outcome's exact count, the
   running sums are the exact prefix sums, empty slots are a zero suffix, and ``dropped`` is the
   number of transitions to a ``(K + 1)``-th outcome (a NumPy reference).
-- ``test_other_fields_equal_dense``: the compact model changes nothing but the counts: every other
+- ``test_other_fields_equal_dense``: the compact model changes nothing but the model: every other
   field equals the dense model's after the same transitions, bit for bit.
 - ``test_transition_probs``: rows are distributions, equal ``counts / visits`` for tried pairs
   and ``1 / S`` for untried ones, and match the dense model's ``T`` up to its prior (``K >= S``).
 - ``test_simulate_frequencies``: planning samples only stored outcomes, with frequencies
-  ``count / visits`` (5-sigma binomial bound over 20k vmapped keys).
+  ``count / visits`` (5-sigma binomial bound over 20k vmapped keys), through the sample
+  planner's draw (``planners.base.draw_pairs`` and the slots model's ``sample_next``).
 - ``test_batch_invariance_and_no_drops_on_frozenlake``: ``train_seeds`` equals ``train`` bit for
   bit; with ``K = distinct_outcomes(env) = 3`` nothing is dropped on slippery FrozenLake.
 - ``test_too_few_slots_warn``: with ``K = 1`` on slippery FrozenLake transitions are dropped and
@@ -35,9 +37,16 @@ from hypothesis import strategies as st
 
 import dynaq_jax as dq
 from dynaq_jax.envs import distinct_outcomes
-from dynaq_jax.model import expand_counts
-from dynaq_jax.planning import simulate
-from tests.conftest import A, S, assert_trees_identical, run_model_updates, transition_seqs
+from dynaq_jax.models import DenseModel, SlotModel
+from dynaq_jax.models.slots import expand_counts
+from tests.conftest import (
+    A,
+    S,
+    assert_trees_identical,
+    run_model_updates,
+    simulate,
+    transition_seqs,
+)
 
 DENSE = dq.DynaQConfig(planning_steps=8)
 COMPACT = {k: DENSE.replace(outcome_slots=k) for k in range(1, S + 1)}
@@ -72,31 +81,36 @@ def test_config_rejects_bad_slots(bad: object) -> None:
 
 def test_init_shapes_and_limits() -> None:
     state = dq.init(S, A, COMPACT[2])
-    assert state.t_c.shape == state.t_c_cum.shape == state.outcomes.shape == (S, A, 2)
-    assert state.outcomes.dtype == jnp.int32
+    assert isinstance(state.model, SlotModel)
+    model = state.model
+    assert state.t_c.shape == model.t_c_cum.shape == model.outcomes.shape == (S, A, 2)
+    assert model.outcomes.dtype == jnp.int32
     np.testing.assert_array_equal(state.t_c, 0.0)
     assert int(state.dropped) == 0
-    assert dq.init(S, A, DENSE).outcomes.shape == (0,)
+    dense = dq.init(S, A, DENSE)
+    assert isinstance(dense.model, DenseModel) and not hasattr(dense.model, "outcomes")
+    assert int(dense.dropped) == 0  # the dense model stores every transition
     with pytest.raises(ValueError, match=r"outcome_slots=6 exceeds n_states=5"):
         dq.init(S, A, DENSE.replace(outcome_slots=6))
-    # Taxi-sized: the compact model is 3 * 4 * S * A * K bytes, the dense one 2 * 4 * S * A * S
+    # Taxi-sized: the compact model is 3 * 4 * S * A * K bytes (and its 4-byte drop counter),
+    # the dense one 2 * 4 * S * A * S
     big_dense = dq.memory_per_seed(dq.from_gymnasium("Taxi-v4"), DENSE)
     big_compact = dq.memory_per_seed(dq.from_gymnasium("Taxi-v4"), DENSE.replace(outcome_slots=1))
-    assert big_dense - big_compact == 2 * 4 * 500 * 6 * 500 - 3 * 4 * 500 * 6 * 1
+    assert big_dense - big_compact == 2 * 4 * 500 * 6 * 500 - (3 * 4 * 500 * 6 * 1 + 4)
 
 
 @given(transition_seqs, slot_counts)
 def test_slots_hold_exact_counts(seq: list, k: int) -> None:
     state = run_model_updates(dq.init(S, A, COMPACT[k]), seq, COMPACT[k])
     outcomes, counts, dropped = reference(seq, k)
-    t_c, out = np.asarray(state.t_c), np.asarray(state.outcomes)
+    t_c, out = np.asarray(state.t_c), np.asarray(state.model.outcomes)
     for s in range(S):
         for a in range(A):
             n = len(outcomes[(s, a)])
             np.testing.assert_array_equal(out[s, a, :n], outcomes[(s, a)])
             np.testing.assert_array_equal(t_c[s, a, :n], counts[(s, a)])
             np.testing.assert_array_equal(t_c[s, a, n:], 0.0)
-    np.testing.assert_array_equal(state.t_c_cum, np.cumsum(t_c, axis=-1))
+    np.testing.assert_array_equal(state.model.t_c_cum, np.cumsum(t_c, axis=-1))
     assert int(state.dropped) == dropped
     if k == S:
         assert dropped == 0
@@ -106,9 +120,8 @@ def test_slots_hold_exact_counts(seq: list, k: int) -> None:
 def test_other_fields_equal_dense(seq: list, k: int) -> None:
     compact = run_model_updates(dq.init(S, A, COMPACT[k]), seq, COMPACT[k])
     dense = run_model_updates(dq.init(S, A, DENSE), seq, DENSE)
-    skip = {"t_c", "t_c_cum", "outcomes", "dropped"}
     for field in dq.DynaQState._fields:
-        if field not in skip:
+        if field != "model":
             assert_trees_identical(getattr(compact, field), getattr(dense, field), field)
 
 
@@ -119,7 +132,7 @@ def test_transition_probs(seq: list) -> None:
     t = np.asarray(dq.transition_probs(compact))
     assert t.shape == (S, A, S)
     np.testing.assert_allclose(t.sum(-1), 1.0, rtol=1e-6)
-    counts = np.asarray(expand_counts(compact.t_c, compact.outcomes, S, 0.0))
+    counts = np.asarray(expand_counts(compact.t_c, compact.model.outcomes, S, 0.0))
     visits = np.asarray(compact.visits)
     tried = visits > 0
     np.testing.assert_allclose(t[tried], counts[tried] / visits[tried][:, None], rtol=1e-6)
