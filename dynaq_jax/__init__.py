@@ -43,8 +43,7 @@ from dynaq_jax.train import (
     train_seeds,
     train_sweep,
 )
-
-__version__ = "0.1.0"
+from dynaq_jax.version import __version__
 
 __all__ = [
     "ChangingMDP",

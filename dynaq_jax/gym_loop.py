@@ -20,19 +20,30 @@ positive reward, and the metrics come back as the same ``TrainResult`` / ``Episo
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.wrappers import TimeLimit
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.agent import act, init, step
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.envs.spaces import (
+    DiscreteSpaces,
+    check_count,
+    check_seed,
+    discrete_spaces,
+    env_label,
+    env_time_limit,
+    make_env,
+    state_index,
+    state_indices,
+    warn_if_env_truncates_first,
+)
+from dynaq_jax.progress import episode_bar
 from dynaq_jax.rng import split_key
 from dynaq_jax.state import DynaQState, dropped_message
 from dynaq_jax.train import EpisodeMetrics, TrainResult
@@ -111,84 +122,6 @@ def _device_config(config: DynaQConfig) -> DynaQConfig:
     return out
 
 
-# -- host-side checks -----------------------------------------------------------------------------
-
-
-def _check_count(where: str, name: str, value: object, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _check_seed(where: str, seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"{where}: seed must be an int >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _label(env: Any) -> str:
-    spec = getattr(env, "spec", None)
-    if spec is not None and getattr(spec, "id", None):
-        return str(spec.id)
-    return type(getattr(env, "unwrapped", env)).__name__
-
-
-class _Spaces(NamedTuple):
-    n_states: int
-    n_actions: int
-    obs_start: int
-    act_start: int
-
-
-def _discrete_spaces(where: str, label: str, obs_space: Any, act_space: Any) -> _Spaces:
-    """``(S, A)`` and the spaces' offsets; ``ValueError`` naming the env for any other space."""
-    for which, space in (("observation", obs_space), ("action", act_space)):
-        if not isinstance(space, spaces.Discrete):
-            raise ValueError(
-                f"{where}: {label} has a {type(space).__name__} {which} space ({space}); tabular "
-                "Dyna-Q needs Discrete observation and action spaces"
-            )
-    return _Spaces(int(obs_space.n), int(act_space.n), int(obs_space.start), int(act_space.start))
-
-
-def _state_index(where: str, label: str, obs: Any, sp: _Spaces) -> int:
-    """``obs - start`` as an int in ``[0, S)`` (JAX would clamp an out-of-range index silently)."""
-    s = int(obs) - sp.obs_start
-    if not 0 <= s < sp.n_states:
-        raise ValueError(f"{where}: {label} returned observation {obs!r}, outside its space")
-    return s
-
-
-def _state_indices(where: str, label: str, obs: Any, sp: _Spaces) -> np.ndarray:
-    s = np.asarray(obs).astype(np.int64) - sp.obs_start
-    if s.ndim != 1 or np.any(s < 0) or np.any(s >= sp.n_states):
-        raise ValueError(f"{where}: {label} returned observations {obs!r}, outside its space")
-    return s.astype(np.int32)
-
-
-def _env_time_limit(env: Any) -> int | None:
-    """The limit of the outermost ``TimeLimit`` wrapper, else the spec's ``max_episode_steps``."""
-    e = env
-    while isinstance(e, gym.Wrapper):
-        if isinstance(e, TimeLimit):
-            return int(e._max_episode_steps)
-        e = e.env
-    spec = getattr(env, "spec", None)
-    limit = getattr(spec, "max_episode_steps", None) if spec is not None else None
-    return None if limit is None else int(limit)
-
-
-def _warn_if_env_truncates_first(where: str, label: str, env_limit: int | None, limit: int) -> None:
-    if env_limit is not None and env_limit < limit:
-        warnings.warn(
-            f"{where}: {label} has its own time limit {env_limit} < max_episode_steps={limit}; "
-            "episodes end at the env's limit (make the env with the larger limit instead)",
-            stacklevel=3,
-        )
-
-
 # -- host-side metrics ----------------------------------------------------------------------------
 
 
@@ -221,14 +154,6 @@ class _Metrics:
         )
 
 
-def _progress_bar(progress: bool, total: int) -> Any:
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="episode", dynamic_ncols=True, mininterval=0.5)
-
-
 def _warn_step_cap(where: str, max_total_steps: int, done: int, n_episodes: int) -> None:
     warnings.warn(
         f"{where}: stopped at max_total_steps={max_total_steps} after {done} of {n_episodes} "
@@ -238,18 +163,6 @@ def _warn_step_cap(where: str, max_total_steps: int, done: int, n_episodes: int)
 
 
 # -- one env --------------------------------------------------------------------------------------
-
-
-def _make_env(where: str, env: Any, max_episode_steps: int | None) -> tuple[Any, bool]:
-    """``(env, owned)``: an id is made with ``gym.make`` (with the time-limit override)."""
-    if isinstance(env, str):
-        return gym.make(env, max_episode_steps=max_episode_steps), True
-    if not isinstance(env, gym.Env):
-        raise TypeError(
-            f"{where}: env must be a gymnasium env, a gymnasium id or a "
-            f"gymnasium.vector.VectorEnv, got {type(env).__name__}"
-        )
-    return env, False
 
 
 def train(
@@ -303,18 +216,18 @@ def train(
             progress=progress,
         )
     where = "gym_loop.train"
-    n_ep = _check_count(where, "n_episodes", n_episodes)
+    n_ep = check_count(where, "n_episodes", n_episodes)
     assert n_ep is not None
-    limit = _check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
-    cap = _check_count(where, "max_total_steps", max_total_steps, allow_none=True)
-    seed = _check_seed(where, seed)
+    limit = check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
+    cap = check_count(where, "max_total_steps", max_total_steps, allow_none=True)
+    seed = check_seed(where, seed)
     cfg = _device_config(config)
-    gym_env, owned = _make_env(where, env, limit)
+    gym_env, owned = make_env(where, env, limit)
     try:
-        label = _label(gym_env)
-        sp = _discrete_spaces(where, label, gym_env.observation_space, gym_env.action_space)
+        label = env_label(gym_env)
+        sp = discrete_spaces(where, label, gym_env.observation_space, gym_env.action_space)
         if limit is not None and not owned:
-            _warn_if_env_truncates_first(where, label, _env_time_limit(gym_env), limit)
+            warn_if_env_truncates_first(where, label, env_time_limit(gym_env), limit)
         result = _run_single(gym_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
         _warn_dropped("gym_loop.train", result, config)
         return result
@@ -332,7 +245,7 @@ def _warn_dropped(where: str, result: TrainResult, config: DynaQConfig) -> None:
 def _run_single(
     env: Any,
     label: str,
-    sp: _Spaces,
+    sp: DiscreteSpaces,
     config: DynaQConfig,
     cfg: DynaQConfig,
     n_episodes: int,
@@ -347,10 +260,10 @@ def _run_single(
     key = jax.random.key(seed)
     visited = np.zeros((sp.n_states, sp.n_actions), np.bool_)
     metrics = _Metrics(1, n_episodes)
-    bar = _progress_bar(progress, n_episodes)
+    bar = episode_bar(progress, n_episodes)
 
     obs, _ = env.reset(seed=seed)
-    s = _state_index(where, label, obs, sp)
+    s = state_index(where, label, obs, sp)
     zero = i32(0)
     # No transition yet (learn=False): this call only draws the first action.
     agent, key, a_dev = _agent_call(
@@ -365,7 +278,7 @@ def _run_single(
                 _warn_step_cap(where, cap, episode, n_episodes)
                 break
             obs, reward, term_raw, trunc_raw, _ = env.step(a + sp.act_start)
-            s_next = _state_index(where, label, obs, sp)
+            s_next = state_index(where, label, obs, sp)
             r = float(reward)
             if not math.isfinite(r):
                 raise ValueError(f"{where}: {label} returned a non-finite reward {reward!r}")
@@ -385,7 +298,7 @@ def _run_single(
                     bar.update(1)
                 if episode < n_episodes:
                     obs, _ = env.reset()
-                    s_act = _state_index(where, label, obs, sp)
+                    s_act = state_index(where, label, obs, sp)
             agent, key, a_dev = _agent_call(
                 agent,
                 key,
@@ -426,8 +339,8 @@ def _autoreset_mode(vec_env: Any) -> AutoresetMode:
 def _vector_time_limit(vec_env: Any) -> int | None:
     envs = getattr(vec_env, "envs", None)
     if envs:
-        return _env_time_limit(envs[0])
-    return _env_time_limit(vec_env)
+        return env_time_limit(envs[0])
+    return env_time_limit(vec_env)
 
 
 def train_vector(
@@ -468,18 +381,18 @@ def train_vector(
         raise TypeError(
             f"{where}: vec_env must be a gymnasium.vector.VectorEnv, got {type(vec_env).__name__}"
         )
-    n_ep = _check_count(where, "n_episodes", n_episodes)
+    n_ep = check_count(where, "n_episodes", n_episodes)
     assert n_ep is not None
-    limit = _check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
-    cap = _check_count(where, "max_total_steps", max_total_steps, allow_none=True)
-    seed = _check_seed(where, seed)
+    limit = check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
+    cap = check_count(where, "max_total_steps", max_total_steps, allow_none=True)
+    seed = check_seed(where, seed)
     cfg = _device_config(config)
-    label = _label(vec_env)
-    sp = _discrete_spaces(
+    label = env_label(vec_env)
+    sp = discrete_spaces(
         where, label, vec_env.single_observation_space, vec_env.single_action_space
     )
     if limit is not None:
-        _warn_if_env_truncates_first(where, label, _vector_time_limit(vec_env), limit)
+        warn_if_env_truncates_first(where, label, _vector_time_limit(vec_env), limit)
     result = _run_vector(vec_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
     _warn_dropped("gym_loop.train_vector", result, config)
     return result
@@ -488,7 +401,7 @@ def train_vector(
 def _run_vector(
     vec_env: Any,
     label: str,
-    sp: _Spaces,
+    sp: DiscreteSpaces,
     config: DynaQConfig,
     cfg: DynaQConfig,
     n_episodes: int,
@@ -550,7 +463,7 @@ def _run_vector(
 
     visited = np.zeros((n, sp.n_states, sp.n_actions), np.bool_)
     metrics = _Metrics(n, n_episodes)
-    bar = _progress_bar(progress, n * n_episodes)
+    bar = episode_bar(progress, n * n_episodes)
     episode = np.zeros(n, np.int64)
     t_ep = np.zeros(n, np.int64)
     ret = np.zeros(n, np.float64)
@@ -560,7 +473,7 @@ def _run_vector(
     zeros_i = np.zeros(n, np.int32)
 
     obs, _ = vec_env.reset(seed=seed)
-    s = _state_indices(where, label, obs, sp)
+    s = state_indices(where, label, obs, sp)
     a = np.asarray(call(zeros_i, zeros_i, np.zeros(n), zeros_i, false, false, s, true))
     pending = false.copy()  # NEXT_STEP: this sub-env's next step is its autoreset (no transition)
     total = 0
@@ -571,7 +484,7 @@ def _run_vector(
                 break
             obs, reward, term_raw, trunc_raw, info = vec_env.step(a + sp.act_start)
             total += 1
-            obs_now = _state_indices(where, label, obs, sp)
+            obs_now = state_indices(where, label, obs, sp)
             r = np.asarray(reward, np.float64)
             if not np.all(np.isfinite(r)):
                 raise ValueError(f"{where}: {label} returned non-finite rewards {reward!r}")
@@ -582,7 +495,7 @@ def _run_vector(
             if mode == AutoresetMode.SAME_STEP and np.any(env_done):
                 final = info["final_obs"]
                 for i in np.flatnonzero(env_done):
-                    s_next[i] = _state_index(where, label, final[i], sp)
+                    s_next[i] = state_index(where, label, final[i], sp)
             t_ep += real
             ret += np.where(real, r, 0.0)
             host_trunc = real & ~env_done & (t_ep >= limit) if limit is not None else false
@@ -614,7 +527,7 @@ def _run_vector(
             reset_now = host_trunc | (env_done if mode == AutoresetMode.DISABLED else false)
             if np.any(reset_now):
                 obs_reset, _ = vec_env.reset(options={"reset_mask": reset_now.copy()})
-                fresh = _state_indices(where, label, obs_reset, sp)
+                fresh = state_indices(where, label, obs_reset, sp)
                 s_act[reset_now] = fresh[reset_now]
             deferred = env_done & (mode == AutoresetMode.NEXT_STEP)
             a_dev = call(s, a, r, s_next, term, learn, s_act, ~deferred)

@@ -19,7 +19,6 @@ The file is written to a temporary file in the same directory and moved into pla
 
 import contextlib
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -38,7 +37,16 @@ import numpy.typing as npt
 
 from dynaq_jax.agent import init
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.file_layout import (
+    ADDED_IN_V2,
+    LEGACY_FIELDS,
+    expected_leaves,
+    leaf_name,
+    legacy_expected,
+    state_leaves,
+)
 from dynaq_jax.state import DynaQState
+from dynaq_jax.version import __version__
 
 FORMAT_NAME = "dynaq-jax"
 """The ``format`` entry of every file's metadata."""
@@ -49,26 +57,6 @@ leaves by path (the transition model and the planner state as sub-pytrees). Vers
 one flat array per field of the earlier 14-field state (version 2 added ``outcomes`` and
 ``dropped``); they load into the new layout (``LEGACY_FIELDS``), the arrays a model kind or planner
 does not use (a deterministic agent's counts, a queue without sweeping) set aside."""
-
-LEGACY_FIELDS: dict[str, str] = {
-    "q": "q",
-    "r": "r",
-    "terminal": "terminal",
-    "visits": "visits",
-    "last_visit": "last_visit",
-    "pairs": "pairs",
-    "n_pairs": "n_pairs",
-    "step": "real_steps",
-    "t_c": "model.t_c",
-    "t_c_cum": "model.t_c_cum",
-    "outcomes": "model.outcomes",
-    "dropped": "model.dropped",
-    "next_state": "model.next_state",
-    "priority": "planner.priority",
-}
-"""Version-1 and -2 field -> version-3 leaf path."""
-
-_ADDED_IN_V2 = ("outcomes", "dropped")
 
 _METADATA = "metadata.json"
 _STATE = "state/"
@@ -119,68 +107,6 @@ class Loaded(NamedTuple):
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _library_version() -> str:
-    try:
-        from dynaq_jax import __version__  # lazy: dynaq_jax/__init__.py may import this module
-
-        return str(__version__)
-    except ImportError:
-        try:
-            return importlib.metadata.version("dynaq-jax")
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-
-def _leaf_name(path: tuple[Any, ...]) -> str:
-    """``model.t_c`` for the path of ``state.model.t_c``."""
-    return jax.tree_util.keystr(path, simple=True, separator=".")
-
-
-def _expected(
-    n_states: int, n_actions: int, config: DynaQConfig
-) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shape and dtype of every leaf of one agent's ``DynaQState`` (by path), as ``init`` makes
-    them."""
-    shapes = jax.eval_shape(lambda: init(n_states, n_actions, config))
-    return {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(shapes)}
-
-
-def _legacy_expected(
-    n_states: int, n_actions: int, config: DynaQConfig, version: int
-) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shape and dtype of every field of the 14-field state of format versions 1 and 2."""
-    k = config.outcome_slots
-    sa, f32, i32 = (n_states, n_actions), np.dtype(np.float32), np.dtype(np.int32)
-    def spec(shape: tuple[int, ...], dtype: np.dtype[Any]) -> jax.ShapeDtypeStruct:
-        return jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call]
-
-    out = {
-        "q": spec(sa, f32),
-        "t_c": spec((*sa, k or n_states), f32),
-        "t_c_cum": spec((*sa, k or n_states), f32),
-        "outcomes": spec((*sa, k) if k else (0,), i32),
-        "r": spec(sa, f32),
-        "terminal": spec((n_states,), np.dtype(np.bool_)),
-        "next_state": spec(sa, i32),
-        "visits": spec(sa, i32),
-        "last_visit": spec(sa, i32),
-        "pairs": spec((n_states * n_actions + n_actions,), i32),
-        "n_pairs": spec((), i32),
-        "step": spec((), i32),
-        "priority": spec(sa, f32),
-        "dropped": spec((), i32),
-    }
-    if version < 2:
-        for f in _ADDED_IN_V2:
-            del out[f]
-    return out
-
-
-def state_leaves(state: DynaQState) -> dict[str, Any]:
-    """Every leaf of ``state`` by its path name (``q``, ..., ``model.t_c``)."""
-    return {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(state)}
-
-
 def _same_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
     """Equal up to byte order (files are little-endian; the host may not be)."""
     return a.newbyteorder("=") == b.newbyteorder("=")
@@ -227,7 +153,7 @@ def _state_arrays(state: DynaQState, config: DynaQConfig) -> tuple[dict[str, Any
     if len(q) < 2:
         raise ValueError(f"save: state.q must have shape [*batch, S, A], got {q}")
     n_s, n_a = state.n_states, state.n_actions
-    specs = _expected(n_s, n_a, config)
+    specs = expected_leaves(n_s, n_a, config)
     leaves = state_leaves(state)
     if set(leaves) != set(specs):
         raise ValueError(
@@ -329,7 +255,7 @@ def save(
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "library_version": _library_version(),
+        "library_version": __version__,
         "config": config.to_dict(),
         "n_states": state.n_states,
         "n_actions": state.n_actions,
@@ -531,8 +457,8 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
     n_s, n_a, batch = meta["n_states"], meta["n_actions"], tuple(meta["batch_shape"])
     version = meta["format_version"]
     try:
-        target = _expected(n_s, n_a, config)
-        specs = target if version >= 3 else _legacy_expected(n_s, n_a, config, version)
+        target = expected_leaves(n_s, n_a, config)
+        specs = target if version >= 3 else legacy_expected(n_s, n_a, config, version)
     except (ValueError, TypeError, OverflowError) as e:
         raise DynaQFileError(
             path, f"malformed metadata: n_states={n_s}, n_actions={n_a} give no valid state ({e})"
@@ -551,8 +477,8 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
     # version 1 predates these fields; their dense-model values are known (empty, zero)
     implied: dict[str, jax.ShapeDtypeStruct] = {}
     if version < 2:
-        v2 = _legacy_expected(n_s, n_a, config, 2)
-        implied = {f: v2[f] for f in _ADDED_IN_V2}
+        v2 = legacy_expected(n_s, n_a, config, 2)
+        implied = {f: v2[f] for f in ADDED_IN_V2}
     missing = [f for f in specs if f not in state_meta or f not in in_archive]
     if missing:
         raise DynaQFileError(
@@ -604,7 +530,7 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
                 f"a version-{version} file lacks state leaves {sorted(set(target) - set(fields))}",
             )
     shapes = jax.eval_shape(lambda: init(n_s, n_a, config))
-    paths = [_leaf_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
+    paths = [leaf_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
     state = jax.tree.unflatten(jax.tree.structure(shapes), [fields[p] for p in paths])
 
     metrics: dict[str, npt.NDArray[Any]] | None = None

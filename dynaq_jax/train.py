@@ -16,7 +16,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,7 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
+from dynaq_jax.progress import LIVE_BAR, ProgressBar, progress_update
 from dynaq_jax.rng import split_key
 from dynaq_jax.state import DynaQState, dropped_message, model_size
 from dynaq_jax.types import Key
@@ -65,7 +66,9 @@ class TrainResult(NamedTuple):
     """Step-budget mode: reward of every real step; ``None`` in episode mode."""
 
 
-class _Carry(NamedTuple):
+class _SeedCarry(NamedTuple):
+    """One seed's loop state between real steps."""
+
     agent: DynaQState
     key: Key
     s: Int[Array, ""]
@@ -90,11 +93,11 @@ def _empty_metrics(n: int) -> EpisodeMetrics:
     )
 
 
-def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _Carry:
+def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _SeedCarry:
     base = _base(env)
     key, k_reset = jax.random.split(key)
     zero = jnp.zeros((), jnp.int32)
-    return _Carry(
+    return _SeedCarry(
         agent=init(base.n_states, base.n_actions, config),
         key=key,
         s=env_reset(base, k_reset),
@@ -107,8 +110,8 @@ def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _Carr
 
 
 def _real_step(
-    env: Env, config: DynaQConfig, c: _Carry, time_limit: int | None, n_episodes: int | None
-) -> tuple[_Carry, Float[Array, ""]]:
+    env: Env, config: DynaQConfig, c: _SeedCarry, time_limit: int | None, n_episodes: int | None
+) -> tuple[_SeedCarry, Float[Array, ""]]:
     """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
     base = _base(env)
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
@@ -137,7 +140,7 @@ def _real_step(
         model_size=record(m.model_size, model_size(agent)),
     )
     s_new = jnp.where(done, env_reset(base, k_reset), s_next)
-    carry = _Carry(
+    carry = _SeedCarry(
         agent=agent,
         key=key,
         s=s_new,
@@ -220,22 +223,22 @@ def _run(
 ) -> TrainResult:
     """The loop over a batch (``batched``: seed axis first on keys and configs) or one seed."""
 
-    def real_step(c: _Carry, cfg: DynaQConfig) -> tuple[_Carry, Float[Array, ""]]:
+    def real_step(c: _SeedCarry, cfg: DynaQConfig) -> tuple[_SeedCarry, Float[Array, ""]]:
         return _real_step(env, cfg, c, time_limit, n_episodes)
 
-    def start(k: Key) -> _Carry:
+    def start(k: Key) -> _SeedCarry:
         return _init_carry(env, configs, k, capacity)
 
     carry = jax.vmap(start)(keys) if batched else start(keys)
     batched_step = jax.vmap(real_step) if batched else real_step
 
-    def steps(c: _Carry, length: int) -> tuple[_Carry, Float[Array, "K ..."]]:
+    def steps(c: _SeedCarry, length: int) -> tuple[_SeedCarry, Float[Array, "K ..."]]:
         return jax.lax.scan(lambda x, _: batched_step(x, configs), c, None, length=length)
 
     step_rewards: Float[Array, "*B T"] | None
     if n_steps is not None:
         # Step-budget mode: exactly n_steps real steps, in chunks for progress reports.
-        def chunk_body(c: _Carry, _: None) -> tuple[_Carry, Float[Array, "K ..."]]:
+        def chunk_body(c: _SeedCarry, _: None) -> tuple[_SeedCarry, Float[Array, "K ..."]]:
             c, rewards = steps(c, chunk)
             if progress is not None:
                 progress(jnp.sum(c.t), jnp.sum(c.t))
@@ -253,10 +256,10 @@ def _run(
     else:
         assert n_episodes is not None
 
-        def cond(c: _Carry) -> Bool[Array, ""]:
+        def cond(c: _SeedCarry) -> Bool[Array, ""]:
             return jnp.any(c.episode < n_episodes) & jnp.all(c.t < max_total_steps)
 
-        def body(c: _Carry) -> _Carry:
+        def body(c: _SeedCarry) -> _SeedCarry:
             c, _ = steps(c, chunk)
             if progress is not None:
                 progress(jnp.sum(jnp.minimum(c.episode, n_episodes)), jnp.sum(c.t))
@@ -271,33 +274,6 @@ def _run(
         steps_done=carry.t,
         step_rewards=step_rewards,
     )
-
-
-# -- progress bar ---------------------------------------------------------------------------------
-
-
-class _Progress:
-    """A tqdm bar fed from inside the compiled loop through ``jax.debug.callback``.
-
-    Each device shard reports its own running totals; the bar shows their sum.
-    """
-
-    def __init__(self, total: int | None, unit: str) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=0.5)
-        self.done: dict[int, int] = {}
-        self.steps: dict[int, int] = {}
-
-    def update(self, shard: Any, done: Any, steps: Any) -> None:
-        i = int(shard)
-        delta = int(done) - self.done.get(i, 0)
-        self.done[i], self.steps[i] = int(done), int(steps)
-        self.bar.set_postfix(real_steps=f"{sum(self.steps.values()):.3g}", refresh=False)
-        self.bar.update(delta)
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 # -- public API -----------------------------------------------------------------------------------
@@ -356,17 +332,6 @@ def _as_keys(keys: Key) -> Key:
     return keys
 
 
-# The bar a running trainer feeds. Compiled trainers are cached and reused across calls, so their
-# progress callback looks the live bar up here rather than capturing one.
-_LIVE_BAR: list[_Progress | None] = [None]
-
-
-def _progress_update(shard: Any, done: Any, steps: Any) -> None:
-    bar = _LIVE_BAR[0]
-    if bar is not None:
-        bar.update(shard, done, steps)
-
-
 @functools.lru_cache(maxsize=64)
 def _compile(
     plan: _Plan, max_total_steps: int, n_dev: int, with_progress: bool
@@ -381,7 +346,7 @@ def _compile(
         if with_progress:
 
             def progress(done: Int[Array, ""], steps: Int[Array, ""]) -> None:
-                jax.debug.callback(_progress_update, shard, done, steps)
+                jax.debug.callback(progress_update, shard, done, steps)
 
         return _run_batch(
             env,
@@ -443,12 +408,14 @@ def _train_batch(
     trainer = _compile(plan, max_total_steps, n_dev, progress)
     if progress:
         per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
-        _LIVE_BAR[0] = _Progress(n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step")
+        LIVE_BAR[0] = ProgressBar(
+            n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step"
+        )
     try:
         out: TrainResult = trainer(env, configs, keys)
         out = jax.block_until_ready(out)  # type: ignore[no-untyped-call]
     finally:
-        bar, _LIVE_BAR[0] = _LIVE_BAR[0], None
+        bar, LIVE_BAR[0] = LIVE_BAR[0], None
         if bar is not None:
             bar.close()
     if padded != n_keys:

@@ -31,6 +31,11 @@ class ModelKind(abc.ABC):
     model_type: ClassVar[type]
     """The class of the kind's sub-pytree (``state.model``)."""
 
+    smooths_reward: ClassVar[bool] = True
+    """Whether ``learn_reward`` is the lecture notes' smoothing ``R' = (1 - alpha) R + alpha r``
+    (else the model keeps the last reward, ``R' = r``): which invariant ``dynaq_jax.testing``
+    checks."""
+
     stochastic: ClassVar[bool] = True
     """Whether the model is a distribution over ``s'`` (prioritized sweeping then backs a pair up
     in full, ``Q[s,a] = target``); a deterministic model's sweeps take the book's ``alpha`` step."""

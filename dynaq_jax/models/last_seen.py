@@ -27,6 +27,7 @@ class LastSeen(ModelKind):
 
     name = "last_seen"
     model_type = LastSeenModel
+    smooths_reward = False
     stochastic = False
 
     def init(self, n_states: int, n_actions: int, config: DynaQConfig) -> LastSeenModel:
