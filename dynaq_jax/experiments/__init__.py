@@ -1,6 +1,7 @@
 """The application layer: the published experiments, the benchmark and the ``dynaq-jax`` command.
 
-Nothing else in ``dynaq_jax`` imports this package; it builds on the library's public API.
+Nothing else in ``dynaq_jax`` imports this package (but ``python -m dynaq_jax``, its command). It
+builds on the library's public API, but for two calls in ``sweeping`` (marked there).
 
 - ``frozen_lake``: the seed notebook's protocol on FrozenLake-v1 over many seeds;
 - ``dyna_maze``: Sutton & Barto Figure 8.2; ``changing_maze``: Figures 8.4 and 8.5;
