@@ -53,8 +53,8 @@ def check_metrics(res: TrainResult, n_episodes: int, limit: int | None) -> None:
     assert np.all(lengths >= 1)
     if limit is not None:
         assert np.all(lengths <= limit)
-    # every real step was learned from, once: the agent's step counter is the sum of lengths
-    assert int(res.steps_done) == int(lengths.sum()) == int(res.state.step)
+    # every real step was learned from, once: real_steps is the sum of lengths
+    assert int(res.steps_done) == int(lengths.sum()) == int(res.state.real_steps)
     success, term = np.asarray(ep.success), np.asarray(ep.terminated)
     assert not np.any(success & ~term)  # success implies termination
     if limit is not None:  # an episode that did not terminate was truncated at the limit
@@ -199,7 +199,7 @@ def test_registered_maze_id() -> None:
 def test_max_total_steps_stops_with_a_warning() -> None:
     with pytest.warns(UserWarning, match="max_total_steps=5"):
         res = train(Grid(), CFG, 100, seed=0, max_total_steps=5)
-    assert int(res.steps_done) == 5 == int(res.state.step)
+    assert int(res.steps_done) == 5 == int(res.state.real_steps)
     assert int(res.episodes_done) < 100
     assert np.all(np.asarray(res.episodes.lengths)[int(res.episodes_done) :] == 0)
 
@@ -282,8 +282,10 @@ def test_vector_shapes_and_sub_env_i_is_train_with_seed_plus_i(
 
 def test_vector_autoreset_step_is_not_a_transition(lake_vec_short: TrainResult) -> None:
     st = lake_vec_short.state
-    # the agent's step counter is the number of real transitions: the sum of episode lengths
-    np.testing.assert_array_equal(st.step, np.asarray(lake_vec_short.episodes.lengths).sum(-1))
+    # real_steps counts the real transitions: the sum of episode lengths
+    np.testing.assert_array_equal(
+        st.real_steps, np.asarray(lake_vec_short.episodes.lengths).sum(-1)
+    )
     # no transition out of a hole or the goal was learned (the reset step would be one)
     lake = from_gymnasium("FrozenLake-v1")
     ends = np.unique(np.asarray(lake.next_states)[np.asarray(lake.terminated)])
@@ -319,7 +321,7 @@ def test_vector_sub_envs_stop_learning_after_their_episodes() -> None:
     lengths = np.asarray(res.episodes.lengths)
     assert len(set(lengths.sum(-1).tolist())) > 1
     np.testing.assert_array_equal(res.steps_done, lengths.sum(-1))
-    np.testing.assert_array_equal(res.state.step, lengths.sum(-1))
+    np.testing.assert_array_equal(res.state.real_steps, lengths.sum(-1))
 
 
 # -- host loop vs compiled loop -------------------------------------------------------------------

@@ -10,8 +10,8 @@ What each test guards:
   ``XLA_FLAGS=--xla_force_host_platform_device_count=4``) gives the same bits as one device,
   also when the number of seeds is not a multiple of the device count.
 - ``test_episode_bookkeeping``: lengths never exceed the time limit, truncated episodes are not
-  successes, success implies termination with reward, returns are consistent, the agent's step
-  count equals the summed episode lengths, model size is non-decreasing and equals the final
+  successes, success implies termination with reward, returns are consistent, the agent's
+  real_steps equal the summed episode lengths, model size is non-decreasing and equals the final
   visited pairs.
 - ``test_step_budget_mode``: exactly ``n_steps`` rewards are recorded, their sum equals the summed
   returns of completed episodes plus the unfinished one, and a changing maze switches on the
@@ -132,7 +132,7 @@ def test_episode_bookkeeping() -> None:
     assert not np.any(ep.success & truncated)
     assert np.array_equal(ep.success, ep.terminated & (ep.returns > 0))
     np.testing.assert_array_equal(np.asarray(out.episodes_done), 40)
-    np.testing.assert_array_equal(np.asarray(out.state.step), ep.lengths.sum(axis=1))
+    np.testing.assert_array_equal(np.asarray(out.state.real_steps), ep.lengths.sum(axis=1))
     np.testing.assert_array_equal(np.asarray(out.steps_done), ep.lengths.sum(axis=1))
     assert np.all(np.diff(ep.model_size, axis=1) >= 0)
     np.testing.assert_array_equal(ep.model_size[:, -1], np.asarray(dq.model_size(out.state)))
