@@ -17,6 +17,10 @@ What each test guards:
 - ``test_dict_round_trip`` / ``test_stacked_dict_round_trip``: ``from_dict(to_dict(c))`` equals
   ``c`` and ``to_dict`` is JSON-serialisable.
 - ``test_from_dict_rejects_unknown_and_bad``: unknown keys and invalid values in a dict raise.
+- ``test_model_kind_resolves_names`` / ``test_slots_kind_needs_slots``: the first release's
+  model names select a registered model kind (``"count"``: dense, or slots with
+  ``outcome_slots``; ``"deterministic"``: last seen), a registered kind's own name selects itself,
+  and the slots kind needs ``outcome_slots >= 1``.
 """
 
 import dataclasses
@@ -194,3 +198,26 @@ def test_from_dict_rejects_unknown_and_bad() -> None:
         DynaQConfig.from_dict({"learning_rate": 2.0})
     with pytest.raises(ValueError, match="learning_rate"):
         DynaQConfig.from_dict({"learning_rate": [0.1, 0.0]})
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({}, "dense"),
+        ({"outcome_slots": 3}, "slots"),
+        ({"model": "deterministic"}, "last_seen"),
+        ({"model": "deterministic", "outcome_slots": 2}, "last_seen"),
+        ({"model": "dense"}, "dense"),
+        ({"model": "slots", "outcome_slots": 2}, "slots"),
+        ({"model": "last_seen"}, "last_seen"),
+    ],
+)
+def test_model_kind_resolves_names(changes: dict, kind: str) -> None:
+    config = DynaQConfig(**changes)
+    assert config.model_kind == kind
+    assert DynaQConfig.from_dict(config.to_dict()).model_kind == kind
+
+
+def test_slots_kind_needs_slots() -> None:
+    with pytest.raises(ValueError, match=r"outcome_slots must be >= 1 for the slots model, got 0"):
+        DynaQConfig(model="slots")
