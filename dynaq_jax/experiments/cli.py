@@ -62,6 +62,7 @@ from dynaq_jax.experiments.frozen_lake import (
     write_frozen_lake,
 )
 from dynaq_jax.experiments.sweeping import SweepingOptions
+from dynaq_jax.version import __version__
 
 PROG = "dynaq-jax"
 EXIT_USAGE = 2
@@ -258,8 +259,6 @@ def parse_args(argv: Sequence[str]) -> Command:
     """
     args = list(argv)
     if args[:1] == ["--version"]:
-        from dynaq_jax import __version__
-
         print(f"{PROG} {__version__}")
         raise SystemExit(0)
     if not args:

@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from dynaq_jax.version import __version__
+
 DPI = 100
 """Resolution of the PNG plots the writers make (``dpi`` argument)."""
 
@@ -49,8 +51,6 @@ def jsonable(x: Any) -> Any:
 
 def versions() -> dict[str, str]:
     """The versions of dynaq_jax, JAX, NumPy and Python (for ``summary.json``)."""
-    from dynaq_jax import __version__
-
     return {
         "dynaq_jax": __version__,
         "jax": jax.__version__,
