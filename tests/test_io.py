@@ -1,4 +1,10 @@
-"""Tests for dynaq_jax.io: round trips, and every way a file can be wrong."""
+"""Tests for dynaq_jax.io: round trips, and every way a file can be wrong.
+
+Files of format version 3 store the state's leaves by path (``q``, ..., ``model.t_c``,
+``planner.priority``); versions 1 and 2 stored the 14 fields of the earlier flat state, which
+``LEGACY_FIELDS`` maps to those paths. The fixtures written by the old code are checked in
+``test_io_fixtures.py``.
+"""
 
 import hashlib
 import io as pyio
@@ -17,7 +23,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynaq_jax import DynaQConfig, DynaQState, init, step
-from dynaq_jax.io import FORMAT_VERSION, DynaQFileError, Loaded, load, save
+from dynaq_jax.io import (
+    FORMAT_VERSION,
+    LEGACY_FIELDS,
+    DynaQFileError,
+    Loaded,
+    load,
+    save,
+    state_leaves,
+)
 
 S, A = 5, 4
 CONFIG = DynaQConfig(learning_rate=0.3, discount=0.9, epsilon=0.2, planning_steps=3)
@@ -65,9 +79,12 @@ def assert_bit_identical(a: Any, b: Any) -> None:
 
 def assert_states_identical(loaded: DynaQState, original: DynaQState) -> None:
     assert type(loaded) is DynaQState
-    for f in DynaQState._fields:
-        assert isinstance(getattr(loaded, f), jax.Array), f
-        assert_bit_identical(getattr(loaded, f), getattr(original, f))
+    assert jax.tree.structure(loaded) == jax.tree.structure(original)
+    leaves, want = state_leaves(loaded), state_leaves(original)
+    assert list(leaves) == list(want)
+    for f, x in leaves.items():
+        assert isinstance(x, jax.Array), f
+        assert_bit_identical(x, want[f])
 
 
 # -- helpers that edit a saved file ---------------------------------------------------------------
@@ -137,8 +154,8 @@ def test_round_trip_single(tmp_path: Path, single: DynaQState) -> None:
     assert meta["format"] == "dynaq-jax" and meta["format_version"] == FORMAT_VERSION
     assert (meta["n_states"], meta["n_actions"], meta["batch_shape"]) == (S, A, [])
     assert meta["config"] == CONFIG.to_dict()
-    assert set(meta["state"]) == set(DynaQState._fields)
-    assert meta["state"]["t_c"] == record(np.asarray(single.t_c))
+    assert set(meta["state"]) == set(state_leaves(single))
+    assert meta["state"]["model.t_c"] == record(np.asarray(single.t_c))
     assert isinstance(meta["library_version"], str)
 
 
@@ -198,14 +215,13 @@ def test_round_trip_arbitrary_contents(
 ) -> None:
     """Any batch shape (even empty) and any bit patterns, NaNs included, come back exactly."""
     rng = np.random.default_rng(seed)
-    fields = {}
-    for f in DynaQState._fields:
-        spec = getattr(FIELD_SPECS, f)
+    leaves = []
+    for spec in jax.tree.leaves(FIELD_SPECS):
         shape, dtype = batch + spec.shape, np.dtype(spec.dtype)
         raw = rng.integers(0, 256, size=(*shape, dtype.itemsize), dtype=np.uint8)
         arr = raw.view(dtype).reshape(shape) if dtype != np.bool_ else raw[..., 0] % 2 == 1
-        fields[f] = jnp.asarray(arr)
-    state = DynaQState(**fields)
+        leaves.append(jnp.asarray(arr))
+    state = jax.tree.unflatten(jax.tree.structure(FIELD_SPECS), leaves)
     path = save(tmp_path_factory.mktemp("h") / "x.npz", state, CONFIG, compress=compress)
     assert_states_identical(load(path).state, state)
 
@@ -216,9 +232,9 @@ def test_save_appends_suffix_and_replaces_atomically(tmp_path: Path, single: Dyn
     first = path.read_bytes()
     assert save(tmp_path / "run1.npz", single, CONFIG) == path
     assert path.read_bytes() == first  # deterministic bytes for the same inputs
-    other = single._replace(step=single.step + 1)
+    other = single._replace(real_steps=single.real_steps + 1)
     save(path, other, CONFIG)
-    assert int(load(path).state.step) == int(single.step) + 1
+    assert int(load(path).state.real_steps) == int(single.real_steps) + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run1.npz"]  # no temp files left
     load_error(tmp_path / "run1", "no such file", "run1.npz")  # hint at the suffix
 
@@ -239,9 +255,11 @@ def test_save_rejects_bad_inputs(tmp_path: Path, single: DynaQState, seeds: Dyna
     with pytest.raises(TypeError, match="DynaQConfig"):
         save(target, single, CONFIG.to_dict())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch"):
-        save(target, single._replace(step=seeds.step), CONFIG)
+        save(target, single._replace(real_steps=seeds.real_steps), CONFIG)
     with pytest.raises(ValueError, match="t_c"):
-        save(target, single._replace(t_c=single.t_c[:, :, :2]), CONFIG)
+        save(target, single._replace(model=single.model._replace(t_c=single.t_c[:, :, :2])), CONFIG)
+    with pytest.raises(ValueError, match="leaves"):  # another model kind's state for this config
+        save(target, init(S, A, CONFIG.replace(model="deterministic")), CONFIG)
     with pytest.raises(ValueError, match="dtype"):
         save(target, single._replace(visits=single.visits.astype(jnp.float32)), CONFIG)
     with pytest.raises(ValueError, match="metric name"):
@@ -294,10 +312,10 @@ def test_truncated_file(saved: Path, keep: float) -> None:
 def test_corrupted_member_bytes(saved: Path) -> None:
     """A flipped byte inside a stored member: the zip CRC catches it before numpy sees it."""
     data = bytearray(saved.read_bytes())
-    at = data.index(b"\x93NUMPY", data.index(b"state/t_c.npy")) + 200
+    at = data.index(b"\x93NUMPY", data.index(b"state/model.t_c.npy")) + 200
     data[at] ^= 0xFF
     saved.write_bytes(bytes(data))
-    load_error(saved, "'state/t_c'", "corrupted")
+    load_error(saved, "'state/model.t_c'", "corrupted")
 
 
 def test_plain_numpy_npz(tmp_path: Path, single: DynaQState) -> None:
@@ -428,10 +446,12 @@ def test_wrong_shape_with_recomputed_digest(saved: Path) -> None:
     bad = np.zeros((S + 1, A, S), np.float32)
 
     def edit(meta: dict[str, Any]) -> None:
-        meta["state"]["t_c"] = record(bad)
+        meta["state"]["model.t_c"] = record(bad)
 
-    rewrite(saved, edit, {"state/t_c.npy": npy(bad)})
-    load_error(saved, "state array 't_c' has shape (6, 4, 5)", "n_states=5", "require (5, 4, 5)")
+    rewrite(saved, edit, {"state/model.t_c.npy": npy(bad)})
+    load_error(
+        saved, "state array 'model.t_c' has shape (6, 4, 5)", "n_states=5", "require (5, 4, 5)"
+    )
 
 
 def test_wrong_pairs_length(saved: Path) -> None:
@@ -461,8 +481,8 @@ def test_archive_dtype_differs_from_record(saved: Path) -> None:
 
 
 def test_missing_state_array(saved: Path) -> None:
-    rewrite(saved, members={"state/t_c.npy": None})
-    load_error(saved, "missing state array(s) 't_c'")
+    rewrite(saved, members={"state/model.t_c.npy": None})
+    load_error(saved, "missing state array(s) 'model.t_c'")
 
 
 def test_missing_state_record(saved: Path) -> None:
@@ -473,7 +493,7 @@ def test_missing_state_record(saved: Path) -> None:
 def test_extra_state_array(saved: Path) -> None:
     extra = np.zeros((S,), np.float32)
     rewrite(saved, lambda m: m["state"].update(v=record(extra)), {"state/v.npy": npy(extra)})
-    load_error(saved, "extra state array(s) 'v'", "not DynaQState fields")
+    load_error(saved, "extra state array(s) 'v'", "not DynaQState leaves")
 
 
 def test_extra_state_array_unlisted(saved: Path) -> None:
@@ -497,7 +517,7 @@ def test_unlisted_metrics_array(saved: Path) -> None:
 def test_round_trip_compact(tmp_path: Path) -> None:
     config = CONFIG.replace(outcome_slots=2)
     state = run(config, jax.random.key(3))
-    assert state.outcomes.shape == (S, A, 2)
+    assert state.model.outcomes.shape == (S, A, 2)
     loaded = load(save(tmp_path / "compact.npz", state, config))
     assert_states_identical(loaded.state, state)
     assert loaded.config == config
@@ -507,25 +527,64 @@ def test_compact_file_with_dense_config_is_rejected(tmp_path: Path) -> None:
     config = CONFIG.replace(outcome_slots=2)
     path = save(tmp_path / "compact.npz", run(config, jax.random.key(3)), config)
     rewrite(path, lambda m: m["config"].update(outcome_slots=0))
-    load_error(path, "'t_c' has shape", f"require {(S, A, S)}")
+    # the slots model's leaves are not the dense model's
+    load_error(path, "extra state array(s) 'model.outcomes', 'model.dropped'", "leaves")
+
+    # without them, the counts' shape does not fit the dense model
+    def drop(meta: dict[str, Any]) -> None:
+        del meta["state"]["model.outcomes"], meta["state"]["model.dropped"]
+
+    rewrite(path, drop, {"state/model.outcomes.npy": None, "state/model.dropped.npy": None})
+    load_error(path, "'model.t_c' has shape", f"require {(S, A, S)}")
+
+
+def to_legacy(
+    path: Path, version: int, extra: dict[str, np.ndarray], drop: tuple[str, ...] = ()
+) -> None:
+    """Rewrite a version-3 file as version ``version`` wrote it: members and records under the
+    old field names (``LEGACY_FIELDS``), the old fields the new state lacks added (``extra``),
+    the fields of ``drop`` removed, and without ``outcome_slots`` before version 2."""
+    new_to_old = {new: old for old, new in LEGACY_FIELDS.items()}
+    with zipfile.ZipFile(path) as zf:
+        members = [n for n in zf.namelist() if n.startswith("state/")]
+    names = [m[len("state/") : -len(".npy")] for m in members]
+    arrays = {new_to_old[name]: read_array(path, name) for name in names} | extra
+    for name in drop:
+        del arrays[name]
+
+    def edit(meta: dict[str, Any]) -> None:
+        meta["format_version"] = version
+        meta["state"] = {name: record(arr) for name, arr in arrays.items()}
+        if version < 2:
+            del meta["config"]["outcome_slots"]
+
+    rewrite(path, edit, dict.fromkeys(members))
+    rewrite(path, members={f"state/{name}.npy": npy(arr) for name, arr in arrays.items()})
+
+
+# The old fields a count agent with the sample planner no longer has.
+V1_EXTRA = {"next_state": np.zeros((S, A), np.int32), "priority": np.zeros((S, A), np.float32)}
 
 
 def test_version_1_file_reads_as_dense_state(saved: Path, single: DynaQState) -> None:
-    def to_v1(meta: dict[str, Any]) -> None:
-        meta["format_version"] = 1
-        del meta["config"]["outcome_slots"], meta["state"]["outcomes"], meta["state"]["dropped"]
-
-    rewrite(saved, to_v1, {"state/outcomes.npy": None, "state/dropped.npy": None})
+    to_legacy(saved, 1, V1_EXTRA)
+    with zipfile.ZipFile(saved) as zf:
+        assert "state/t_c.npy" in zf.namelist() and "state/outcomes.npy" not in zf.namelist()
     loaded = load(saved)
+    assert loaded.metadata["format_version"] == 1
+    assert_states_identical(loaded.state, single)
+    assert loaded.config == CONFIG
+
+
+def test_version_2_file_reads_as_dense_state(saved: Path, single: DynaQState) -> None:
+    extra = V1_EXTRA | {"outcomes": np.zeros((0,), np.int32), "dropped": np.zeros((), np.int32)}
+    to_legacy(saved, 2, extra)
+    loaded = load(saved)
+    assert loaded.metadata["format_version"] == 2
     assert_states_identical(loaded.state, single)
     assert loaded.config == CONFIG
 
 
 def test_version_1_file_missing_a_v1_field(saved: Path) -> None:
-    def to_v1(meta: dict[str, Any]) -> None:
-        meta["format_version"] = 1
-        del meta["state"]["outcomes"], meta["state"]["dropped"], meta["state"]["visits"]
-
-    drop = {"state/outcomes.npy": None, "state/dropped.npy": None, "state/visits.npy": None}
-    rewrite(saved, to_v1, drop)
+    to_legacy(saved, 1, V1_EXTRA, drop=("visits",))
     load_error(saved, "missing state array(s) 'visits'")
