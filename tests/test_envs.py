@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from dynaq_jax import envs as E
 from dynaq_jax.envs import mazes as M
 from dynaq_jax.envs.convert import FROZEN_LAKE_ARROWS
+from tests.conftest import Variant
 
 # -- tables equal gymnasium's P ------------------------------------------------------------------
 
@@ -147,23 +148,38 @@ def test_reset_matches_initial() -> None:
     assert np.all(np.abs(counts - p) <= 5 * sigma + 1e-12)
 
 
-def test_jit_equals_eager_and_vmap_over_envs() -> None:
+def _random_lakes() -> list[E.TabularMDP]:
     maps = [generate_random_map(size=4, p=0.7, seed=i) for i in range(3)]
-    envs = [E.from_gymnasium("FrozenLake-v1", desc=m) for m in maps]
+    return [E.from_gymnasium("FrozenLake-v1", desc=m) for m in maps]
+
+
+STEP_KEYS = jax.random.split(jax.random.key(7), 3)
+STEP_S = jnp.array([0, 5, 9])
+STEP_A = jnp.array([1, 2, 3])
+
+
+def test_step_variants_agree(variant: Variant) -> None:
+    """``step`` eagerly, under ``jit`` and under ``vmap`` equals the plain call."""
+    for i, env in enumerate(_random_lakes()):
+        args = (env, STEP_KEYS[i], int(STEP_S[i]), int(STEP_A[i]))
+        plain = E.step(*args)
+        got = variant(E.step)(*args)
+        for x, y in zip(plain, got, strict=True):
+            assert x == y
+
+
+def test_vmap_over_stacked_envs() -> None:
+    envs = _random_lakes()
     stacked = E.stack_mdps(envs)
     assert stacked.layout is None and stacked.probs.shape == (3, 16, 4, 3)
-    keys = jax.random.split(jax.random.key(7), 3)
-    s = jnp.array([0, 5, 9])
-    a = jnp.array([1, 2, 3])
-    batched = jax.vmap(E.step)(stacked, keys, s, a)
-    jitted = jax.jit(E.step)
+    batched = jax.vmap(E.step)(stacked, STEP_KEYS, STEP_S, STEP_A)
     for i, env in enumerate(envs):
-        eager = E.step(env, keys[i], int(s[i]), int(a[i]))
-        jit_out = jitted(env, keys[i], s[i], a[i])
-        for x, y, z in zip(eager, jit_out, batched, strict=True):
-            assert x == y == z[i]
-    s0 = jax.vmap(E.reset)(stacked, keys)
-    np.testing.assert_array_equal(s0, [int(E.reset(e, k)) for e, k in zip(envs, keys, strict=True)])
+        eager = E.step(env, STEP_KEYS[i], int(STEP_S[i]), int(STEP_A[i]))
+        for x, z in zip(eager, batched, strict=True):
+            assert x == z[i]
+    s0 = jax.vmap(E.reset)(stacked, STEP_KEYS)
+    want = [int(E.reset(e, k)) for e, k in zip(envs, STEP_KEYS, strict=True)]
+    np.testing.assert_array_equal(s0, want)
     with pytest.raises(ValueError, match="time_limit"):
         E.stack_mdps([envs[0], dataclasses.replace(envs[0], time_limit=None)])
     with pytest.raises(ValueError, match="shape"):
