@@ -485,8 +485,6 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             path, f"missing state array(s) {', '.join(map(repr, missing))} (DynaQState field(s))"
         )
     extra = [n for n in dict.fromkeys([*state_meta, *in_archive]) if n not in specs]
-    if implied and config.model_kind == "slots":
-        raise DynaQFileError(path, "a version-1 file cannot hold a compact-model state")
     if extra:
         raise DynaQFileError(
             path,
@@ -529,6 +527,14 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
                 path,
                 f"a version-{version} file lacks state leaves {sorted(set(target) - set(fields))}",
             )
+        for name, spec in target.items():
+            if fields[name].shape != batch + tuple(spec.shape):
+                raise DynaQFileError(
+                    path,
+                    f"a version-{version} file cannot hold this config's state: {name} has shape "
+                    f"{fields[name].shape}, the config needs {batch + tuple(spec.shape)} (version "
+                    "1 predates the compact model)",
+                )
     shapes = jax.eval_shape(lambda: init(n_s, n_a, config))
     paths = [leaf_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
     state = jax.tree.unflatten(jax.tree.structure(shapes), [fields[p] for p in paths])

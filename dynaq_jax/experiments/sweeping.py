@@ -31,7 +31,7 @@ import numpy as np
 import tyro
 from jaxtyping import Array, Bool, Int
 
-from dynaq_jax.agent import _act, _step, init
+from dynaq_jax.agent import act, init, step_counted
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, dyna_maze, from_gymnasium, optimal_success_probability
@@ -57,7 +57,7 @@ from dynaq_jax.plotting import plot_updates_vs_states
 from dynaq_jax.rng import split_key
 from dynaq_jax.state import DynaQState
 from dynaq_jax.train import train_sweep
-from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, QTable
+from dynaq_jax.types import IntScalar, Key, QTable
 
 PLANNER_LABELS = {
     "sample": "Dyna-Q",
@@ -131,35 +131,6 @@ def greedy_reaches_goal(
 
 
 # -- Example 8.4's loop --------------------------------------------------------------------------
-#
-# The two functions below are the one place in this package that calls private functions of the
-# core (``agent._act`` and ``agent._step``: the unchecked, traceable forms of ``act`` and
-# ``step_counted``); switching them to public names touches nothing else.
-
-
-def explore(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[Array, ""]:
-    """``agent.act`` inside the compiled loop: the epsilon-greedy action in ``s``."""
-    return _act(state, key, s, config)
-
-
-def counted_step(
-    state: DynaQState,
-    key: Key,
-    s: IntScalar,
-    a: IntScalar,
-    r: FloatScalar,
-    s_next: IntScalar,
-    terminated: BoolScalar,
-    config: DynaQConfig,
-    active: Bool[Array, ""],
-) -> tuple[DynaQState, Int[Array, ""]]:
-    """``agent.step``, and the number of Q updates it made.
-
-    Dyna-Q and expected updates: ``1 + n`` (the direct update and ``n`` planned ones; the model
-    holds a pair once a real step was learned); prioritized sweeping (which makes no direct
-    update): the pops above ``theta``. ``0`` where ``active`` is false.
-    """
-    return _step(state, key, s, a, r, s_next, terminated, config, active)
 
 
 class UpdatesResult(NamedTuple):
@@ -176,7 +147,7 @@ class UpdatesResult(NamedTuple):
     """The greedy path reached the goal within the horizon before ``max_steps``."""
 
 
-class _Carry(NamedTuple):
+class _Example84Carry(NamedTuple):
     agent: DynaQState
     key: Key
     s: Int[Array, ""]
@@ -198,9 +169,10 @@ def updates_until_optimal(
     """Train one agent per key until its greedy path from the start reaches the goal within
     ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates.
 
-    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``counted_step``, then the greedy
-    check (``greedy_reaches_goal``); an episode ends on termination. A solved seed stops (its steps
-    are masked) while the rest of the batch runs on; ``max_steps`` real steps cap every seed.
+    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``, then the
+    greedy check (``greedy_reaches_goal``); an episode ends on termination. A solved seed stops
+    (its steps are masked) while the rest of the batch runs on; ``max_steps`` real steps cap every
+    seed.
     One compiled call, ``vmap`` over ``keys`` ``[B]``.
     """
     horizon = math.floor(slack * shortest_path_length(env))
@@ -208,14 +180,14 @@ def updates_until_optimal(
     goal = jnp.asarray(goal_states(env))
     start = int(np.argmax(np.asarray(env.initial)))
 
-    def one(c: _Carry) -> _Carry:
+    def one(c: _Example84Carry) -> _Example84Carry:
         active = ~c.solved & (c.steps < max_steps)
         key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
-        a = explore(c.agent, k_act, c.s, config)
+        a = act(c.agent, k_act, c.s, config)
         s_next, r, term = env_step(env, k_env, c.s, a)
-        agent, n = counted_step(c.agent, k_plan, c.s, a, r, s_next, term, config, active)
+        agent, n = step_counted(c.agent, k_plan, c.s, a, r, s_next, term, config, active=active)
         done = greedy_reaches_goal(successors, goal, agent.q, start, horizon)
-        return _Carry(
+        return _Example84Carry(
             agent=agent,
             key=key,
             s=jnp.where(term, env_reset(env, k_reset), s_next),
@@ -225,10 +197,10 @@ def updates_until_optimal(
             solved=c.solved | (active & done),
         )
 
-    def first(k: Key) -> _Carry:
+    def first(k: Key) -> _Example84Carry:
         k, k_reset = jax.random.split(k)
         zero = jnp.zeros((), jnp.int32)
-        return _Carry(
+        return _Example84Carry(
             init(env.n_states, env.n_actions, config),
             k,
             env_reset(env, k_reset),
@@ -239,14 +211,14 @@ def updates_until_optimal(
         )
 
     @typed_jit
-    def run(keys: Key) -> _Carry:
+    def run(keys: Key) -> _Example84Carry:
         step = jax.vmap(one)
 
-        def cond(c: _Carry) -> Bool[Array, ""]:
+        def cond(c: _Example84Carry) -> Bool[Array, ""]:
             return jnp.any(~c.solved & (c.steps < max_steps))
 
-        def body(c: _Carry) -> _Carry:
-            out: _Carry = jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
+        def body(c: _Example84Carry) -> _Example84Carry:
+            out: _Example84Carry = jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
             return out
 
         return jax.lax.while_loop(cond, body, jax.vmap(first)(keys))
@@ -529,11 +501,9 @@ __all__ = [
     "PLANNER_LABELS",
     "SweepingOptions",
     "UpdatesResult",
-    "counted_step",
     "example_8_4",
     "example_8_4_markdown",
     "example_config",
-    "explore",
     "free_states",
     "frozenlake_markdown",
     "frozenlake_table",
