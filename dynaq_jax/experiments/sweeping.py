@@ -68,9 +68,10 @@ PLANNER_LABELS = {
 
 def example_config(planner: str, learning_rate: float = 0.5) -> DynaQConfig:
     """Example 8.4's agent: alpha 0.5, gamma 0.95, epsilon 0.1, n = 5, theta 1e-4, the
-    deterministic (last-seen) model, and the given planner. The counts, which the deterministic
-    model never plans with, are kept compact (one outcome slot, exact in the maze): the dense
-    ``T_c`` of the maze scaled by ``k = 5`` would take 58 MB per seed, 0.2 MB with one slot."""
+    deterministic (last-seen) model, and the given planner. (``outcome_slots=1`` is kept so the
+    recorded config reads as before: the last-seen model keeps no counts at all, so it changes
+    nothing; before the core redesign it kept the unused counts compact, 58 MB -> 0.2 MB per seed
+    at ``k = 5``.)"""
     return DynaQConfig(
         learning_rate=learning_rate,
         discount=0.95,
