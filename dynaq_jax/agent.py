@@ -340,8 +340,7 @@ def step(
     Raises:
         ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
-    _check_transition("step", state, s, a, r, s_next, terminated)
-    return _step(state, key, s, a, r, s_next, terminated, config, active)[0]
+    return step_counted(state, key, s, a, r, s_next, terminated, config, active=active)[0]
 
 
 # -- read-outs ------------------------------------------------------------------------------------

@@ -126,6 +126,23 @@ class ModelKind(abc.ABC):
 # -- maths the count models share ----------------------------------------------------------------
 
 
+class CountModelKind(ModelKind):
+    """A model kind that counts outcomes (the lecture notes' model): the smoothed reward
+    ``R' = (1 - alpha) R + alpha r``, backed up with its start's weight divided out."""
+
+    def learn_reward(
+        self, r_sa: Float[Array, ""], r: Float[Array, ""], config: DynaQConfig, zero: Int[Array, ""]
+    ) -> Float[Array, ""]:
+        """``R' = (1 - alpha) R + alpha r`` (``smooth_reward``)."""
+        return smooth_reward(r_sa, r, config.learning_rate, zero)
+
+    def reward_estimate(
+        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
+    ) -> RewardTable:
+        """``R / (1 - (1 - alpha)^N)`` (``debiased_reward``)."""
+        return debiased_reward(r, visits, config.learning_rate)
+
+
 def smooth_reward(
     r_sa: FloatScalar, r: FloatScalar, alpha: FloatScalar, zero: Int[Array, ""]
 ) -> Float[Array, ""]:
@@ -171,6 +188,7 @@ def count_probs(t_c: Float[Array, "*N S"]) -> Float[Array, "*N S"]:
 
 
 __all__ = [
+    "CountModelKind",
     "ModelKind",
     "add_count",
     "count_probs",

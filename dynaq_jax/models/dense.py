@@ -13,15 +13,13 @@ from jaxtyping import Array, Bool, Float, Int
 from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.models.base import (
-    ModelKind,
+    CountModelKind,
     add_count,
     count_probs,
-    debiased_reward,
-    smooth_reward,
 )
 from dynaq_jax.numerics import rounded
 from dynaq_jax.rng import sample_from_cumulative_counts
-from dynaq_jax.types import Counts, Probs, RewardTable, Values
+from dynaq_jax.types import Counts, Probs, Values
 
 
 class DenseModel(NamedTuple):
@@ -46,7 +44,7 @@ def transition_probs_from_counts(t_c: Counts) -> Probs:
     return t_c / jnp.sum(t_c, axis=-1, keepdims=True)
 
 
-class DenseCounts(ModelKind):
+class DenseCounts(CountModelKind):
     """``T_c`` for every ``(s, a, s')`` (the default model, ``model="count"``)."""
 
     name = "dense"
@@ -71,18 +69,6 @@ class DenseCounts(ModelKind):
     ) -> DenseModel:
         """``T_c[s, a, s'] += 1`` (and its running sums)."""
         return DenseModel(*add_count(model.t_c, model.t_c_cum, s, a, s_next, on))
-
-    def learn_reward(
-        self, r_sa: Float[Array, ""], r: Float[Array, ""], config: DynaQConfig, zero: Int[Array, ""]
-    ) -> Float[Array, ""]:
-        """``R' = (1 - alpha) R + alpha r``."""
-        return smooth_reward(r_sa, r, config.learning_rate, zero)
-
-    def reward_estimate(
-        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
-    ) -> RewardTable:
-        """``R / (1 - (1 - alpha)^N)`` (``models.base.debiased_reward``)."""
-        return debiased_reward(r, visits, config.learning_rate)
 
     def sample_next(
         self, model: DenseModel, sa: Int[Array, " N"], u: Float[Array, " N"], config: DynaQConfig

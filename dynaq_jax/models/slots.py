@@ -16,10 +16,10 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import ModelKind, add_count, debiased_reward, smooth_reward
+from dynaq_jax.models.base import CountModelKind, add_count
 from dynaq_jax.numerics import rounded, row_sum
 from dynaq_jax.rng import sample_from_cumulative_counts
-from dynaq_jax.types import Counts, Probs, RewardTable, Values
+from dynaq_jax.types import Counts, Probs, Values
 
 
 class SlotModel(NamedTuple):
@@ -72,7 +72,7 @@ def slot_probs(t_c: Float[Array, "*N K"]) -> Float[Array, "*N K"]:
     return t_c / jnp.maximum(row_sum(t_c), 1.0)[..., None]
 
 
-class SlotCounts(ModelKind):
+class SlotCounts(CountModelKind):
     """``K`` outcome slots per pair (``model="count"`` with ``outcome_slots = K > 0``)."""
 
     name = "slots"
@@ -122,18 +122,6 @@ class SlotCounts(ModelKind):
         dropped = model.dropped + (on & ~fits).astype(jnp.int32)
         t_c, t_c_cum = add_count(model.t_c, model.t_c_cum, s, a, cell, on_cell)
         return SlotModel(t_c=t_c, t_c_cum=t_c_cum, outcomes=outcomes, dropped=dropped)
-
-    def learn_reward(
-        self, r_sa: Float[Array, ""], r: Float[Array, ""], config: DynaQConfig, zero: Int[Array, ""]
-    ) -> Float[Array, ""]:
-        """``R' = (1 - alpha) R + alpha r``."""
-        return smooth_reward(r_sa, r, config.learning_rate, zero)
-
-    def reward_estimate(
-        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
-    ) -> RewardTable:
-        """``R / (1 - (1 - alpha)^N)`` (``models.base.debiased_reward``)."""
-        return debiased_reward(r, visits, config.learning_rate)
 
     def sample_next(
         self, model: SlotModel, sa: Int[Array, " N"], u: Float[Array, " N"], config: DynaQConfig
