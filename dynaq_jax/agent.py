@@ -9,13 +9,16 @@ indices given from Python (``checks.py``) and then call a jitted implementation.
 pad finished seeds this way instead of selecting between whole states.
 """
 
+import functools
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.backups import q_target, td_step
-from dynaq_jax.checks import check_finite, check_flag, check_index, typed_jit
+from dynaq_jax.checks import check_finite, check_flag, check_index, is_concrete, typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.exploration import mark_optimistic
 from dynaq_jax.models import kind_for, kind_of
@@ -62,6 +65,65 @@ def init(n_states: int, n_actions: int, config: DynaQConfig) -> DynaQState:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _layout(n_states: int, n_actions: int, structure: Any) -> Any:
+    """The shapes and dtypes ``init`` makes for one agent, cached on the config's tree structure
+    (its static fields; the leaves do not change the state's layout)."""
+    config = jax.tree.unflatten(structure, [0.0] * structure.num_leaves)
+    return jax.eval_shape(lambda: init(n_states, n_actions, config))
+
+
+def _signature(tree: Any) -> tuple[str, list[tuple[tuple[int, ...], str]]]:
+    leaves, treedef = jax.tree.flatten(tree)
+    return str(treedef), [(tuple(np.shape(x)), str(np.dtype(x.dtype))) for x in leaves]
+
+
+def _describe(state: Any) -> str:
+    """``DenseModel(t_c (5, 3, 5), t_c_cum (5, 3, 5)), planner None`` for a state or its shapes."""
+    model = ", ".join(
+        f"{jax.tree_util.keystr(p, simple=True)} {tuple(np.shape(x))}"
+        for p, x in jax.tree_util.tree_leaves_with_path(state.model)
+    )
+    return f"{type(state.model).__name__}({model}), planner {type(state.planner).__name__}"
+
+
+def check_agent(where: str, state: object, config: object) -> None:
+    """The host-boundary check of an agent function's ``state`` and ``config``.
+
+    ``TypeError`` unless they are a ``DynaQState`` and a ``DynaQConfig``; ``ValueError`` for a
+    batch of agents or a stacked config given to a function of one agent (it says to use
+    ``jax.vmap``), and for a state whose structure is not the one ``config`` selects (a dense
+    state with a compact config, a state made for another planner). Skipped under ``jit``/``vmap``
+    (tracers): it costs nothing in the compiled loops.
+    """
+    if not isinstance(config, DynaQConfig):
+        raise TypeError(f"{where}: config must be a DynaQConfig, got {type(config).__name__}")
+    if not isinstance(state, DynaQState):
+        raise TypeError(f"{where}: state must be a DynaQState, got {type(state).__name__}")
+    q = state.q
+    if not is_concrete(q):
+        return
+    if np.ndim(q) != 2:
+        raise ValueError(
+            f"{where}: state is a batch of agents (q has shape {tuple(np.shape(q))}, batch shape "
+            f"{tuple(np.shape(q))[:-2]}); {where} takes one agent: map it over the batch with "
+            f"jax.vmap({where}, ...)"
+        )
+    if all(is_concrete(x) for x in jax.tree.leaves(config)) and config.batch_shape:
+        raise ValueError(
+            f"{where}: config is a stacked sweep (leaves of shape {config.batch_shape}); {where} "
+            "takes one config: map it over the sweep with jax.vmap"
+        )
+    want = _layout(int(q.shape[0]), int(q.shape[1]), jax.tree.structure(config))
+    if _signature(state) != _signature(want):
+        raise ValueError(
+            f"{where}: the state does not match the config (model={config.model!r}, "
+            f"outcome_slots={config.outcome_slots}, planner={config.planner!r}): the config keeps "
+            f"{_describe(want)}, the state holds {_describe(state)}; was it made by init with "
+            "another config?"
+        )
+
+
 def _check_transition(
     where: str,
     state: DynaQState,
@@ -104,6 +166,7 @@ def act(state: DynaQState, key: Key, s: IntScalar, config: DynaQConfig) -> Int[A
     Raises:
         ValueError: ``s`` is not an index in ``[0, S)``.
     """
+    check_agent("act", state, config)
     check_index("act", "s", s, state.n_states)
     return _act(state, key, s, config)
 
@@ -150,6 +213,7 @@ def update(
     Raises:
         ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
+    check_agent("update", state, config)
     _check_transition("update", state, s, a, r, s_next, terminated)
     return _update(state, s, a, r, s_next, terminated, config, active)
 
@@ -239,6 +303,7 @@ def model_update(
     Raises:
         ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.
     """
+    check_agent("model_update", state, config)
     _check_transition("model_update", state, s, a, r, s_next, terminated)
     return _model_update(state, s, a, r, s_next, terminated, config, active)
 
@@ -260,6 +325,7 @@ def plan_counted(
 ) -> tuple[DynaQState, Int[Array, ""]]:
     """``plan``, and the number of Q updates the planner made (``planning_steps`` for the sample
     and expected planners once a pair was tried; prioritized sweeping's pops above ``theta``)."""
+    check_agent("plan", state, config)
     return _plan(state, key, config, active)
 
 
@@ -272,7 +338,7 @@ def plan(state: DynaQState, key: Key, config: DynaQConfig, *, active: Active = N
     (1 - terminal[s']) max Q[s'] - Q[s,a])``, one ``lax.scan``. A no-op before any pair was tried
     or with ``planning_steps = 0``.
     """
-    return _plan(state, key, config, active)[0]
+    return plan_counted(state, key, config, active=active)[0]
 
 
 # -- the notebook's step --------------------------------------------------------------------------
@@ -314,6 +380,7 @@ def step_counted(
     """``step``, and the number of Q updates it made: the direct update (unless the planner
     applies the transition itself) plus the planner's (``plan_counted``); ``0`` where
     ``active`` is false."""
+    check_agent("step", state, config)
     _check_transition("step", state, s, a, r, s_next, terminated)
     return _step(state, key, s, a, r, s_next, terminated, config, active)
 
@@ -373,6 +440,7 @@ def state_values(state: DynaQState) -> Values:
 __all__ = [
     "Active",
     "act",
+    "check_agent",
     "greedy_policy",
     "init",
     "model_update",

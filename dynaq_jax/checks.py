@@ -38,13 +38,39 @@ def check_index(where: str, name: str, value: object, size: int) -> None:
         raise ValueError(f"{where}: {name}={v} is out of range [0, {size})")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest finite float32 (about 3.4e38): the library computes in float32."""
+
+
+def finite_in_float32(value: object) -> bool:
+    """Whether every element of a real ``value`` is finite and stays finite as a float32."""
+    arr = np.asarray(value, np.float64)
+    return bool(np.all(np.isfinite(arr)) and np.all(np.abs(arr) <= FLOAT32_MAX))
+
+
 def check_finite(where: str, name: str, value: object) -> None:
-    """Raise ``ValueError`` unless ``value`` is a finite real scalar."""
+    """Raise ``ValueError`` unless ``value`` is a real scalar, finite in float32 (a value such as
+    ``1e39`` is finite in float64 but ``inf`` in the float32 the library computes in)."""
     if not is_concrete(value):
         return
     arr = np.asarray(value)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr):
         raise ValueError(f"{where}: {name} must be a finite scalar, got {value!r}")
+    if not finite_in_float32(arr):
+        raise ValueError(
+            f"{where}: {name}={value!r} overflows float32 (|{name}| must be at most "
+            f"{FLOAT32_MAX:.3g})"
+        )
+
+
+def check_int(where: str, name: str, value: object, lo: int, hi: int = 2**31 - 1) -> int:
+    """``value`` as an int in ``[lo, hi]`` (Python or NumPy int, not bool), else ``ValueError``
+    naming it (a bound keeps sizes inside int32 and allocations sane)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{where}: {name} must be an int, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{where}: {name}={value!r} must lie in [{lo}, {hi}]")
+    return int(value)
 
 
 def check_flag(where: str, name: str, value: object) -> None:

@@ -17,7 +17,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from dynaq_jax.checks import FLOAT32_MAX
 from dynaq_jax.registry import MODEL_REGISTRY, PLANNER_REGISTRY
+
+MAX_PLANNING_STEPS = 10**6
+"""The largest ``planning_steps``: each real step draws ``2 * planning_steps`` uniforms per agent,
+so a larger value is almost surely a typo that would exhaust memory."""
+
+MAX_TAU = 2**31 - 1
+"""The most real steps a run can count (int32): Dyna-Q+'s ``kappa * sqrt(tau)`` must stay finite in
+float32 up to it."""
 
 ModelKind = str
 """A model name: ``"count"`` (``"dense"`` counts, or ``"slots"`` with ``outcome_slots > 0``),
@@ -66,6 +75,11 @@ def _check_leaf(name: str, value: object, lo: float, hi: float, lo_open: bool) -
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"DynaQConfig.{name} must be finite, got {value!r}")
+    if np.any(np.abs(arr) > FLOAT32_MAX):
+        raise ValueError(
+            f"DynaQConfig.{name}={value!r} overflows float32 (the library computes in float32: "
+            f"at most {FLOAT32_MAX:.3g})"
+        )
     below = arr <= lo if lo_open else arr < lo
     if np.any(below) or np.any(arr > hi):
         left = "(" if lo_open else "["
@@ -133,6 +147,11 @@ class DynaQConfig:
         steps = self.planning_steps
         if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
             raise ValueError(f"DynaQConfig.planning_steps must be an int >= 0, got {steps!r}")
+        if steps > MAX_PLANNING_STEPS:
+            raise ValueError(
+                f"DynaQConfig.planning_steps={steps!r} exceeds {MAX_PLANNING_STEPS} (each real "
+                "step draws 2 * planning_steps uniforms per agent)"
+            )
         object.__setattr__(self, "planning_steps", int(steps))
         models = (*MODEL_ALIASES, *(n for n in MODEL_REGISTRY if n not in MODEL_ALIASES))
         if not isinstance(self.model, str) or self.model not in models:
@@ -145,6 +164,11 @@ class DynaQConfig:
             or prior <= 0
         ):
             raise ValueError(f"DynaQConfig.t_c_prior must be a finite float > 0, got {prior!r}")
+        if not 0 < np.float32(prior) < np.inf or float(prior) * 2**31 > FLOAT32_MAX:
+            raise ValueError(
+                f"DynaQConfig.t_c_prior={prior!r} is not representable as a positive float32 count "
+                "(it underflows to 0 or overflows)"
+            )
         object.__setattr__(self, "t_c_prior", float(prior))
         if not isinstance(self.planner, str) or self.planner not in PLANNER_REGISTRY:
             raise ValueError(
@@ -177,11 +201,26 @@ class DynaQConfig:
         concrete; each planner and model kind checks its own fields (``check_config``)."""
         if not all(_is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
             return
+        kappa = np.asarray(self.kappa, np.float64)
+        if np.any(kappa * np.sqrt(MAX_TAU) > FLOAT32_MAX):
+            raise ValueError(
+                f"DynaQConfig.kappa={self.kappa!r} is too large: the bonus kappa * sqrt(tau) "
+                f"overflows float32 within {MAX_TAU} steps"
+            )
         on = np.asarray(self.optimism, np.float64) > 0
         if np.any(on & (np.asarray(self.discount, np.float64) >= 1.0)):
             raise ValueError(
                 f"DynaQConfig.optimism={self.optimism!r} needs discount < 1 (the optimistic "
                 f"value is optimism / (1 - discount)), got discount={self.discount!r}"
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vmax = np.asarray(self.optimism, np.float64) / (
+                1.0 - np.asarray(self.discount, np.float64)
+            )
+        if np.any(on & (np.abs(vmax) > FLOAT32_MAX)):
+            raise ValueError(
+                f"DynaQConfig.optimism={self.optimism!r} with discount={self.discount!r} gives the "
+                f"optimistic value optimism / (1 - discount) beyond float32 ({FLOAT32_MAX:.3g})"
             )
         if np.any(on & (np.asarray(self.kappa, np.float64) > 0)):
             raise ValueError(

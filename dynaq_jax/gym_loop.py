@@ -17,7 +17,6 @@ transition bootstraps: the agent is given ``terminated=False``), success is term
 positive reward, and the metrics come back as the same ``TrainResult`` / ``EpisodeMetrics``.
 """
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeAlias, cast
@@ -38,7 +37,9 @@ from dynaq_jax.envs.spaces import (
     discrete_spaces,
     env_label,
     env_time_limit,
+    flag_values,
     make_env,
+    reward_values,
     state_index,
     state_indices,
     warn_if_env_truncates_first,
@@ -279,10 +280,9 @@ def _run_single(
                 break
             obs, reward, term_raw, trunc_raw, _ = env.step(a + sp.act_start)
             s_next = state_index(where, label, obs, sp)
-            r = float(reward)
-            if not math.isfinite(r):
-                raise ValueError(f"{where}: {label} returned a non-finite reward {reward!r}")
-            term = bool(term_raw)
+            r = float(reward_values(where, label, reward))
+            term = bool(flag_values(where, label, "terminated", term_raw))
+            trunc_raw = bool(flag_values(where, label, "truncated", trunc_raw))
             t_ep += 1
             steps += 1
             ret += r
@@ -485,12 +485,10 @@ def _run_vector(
             obs, reward, term_raw, trunc_raw, info = vec_env.step(a + sp.act_start)
             total += 1
             obs_now = state_indices(where, label, obs, sp)
-            r = np.asarray(reward, np.float64)
-            if not np.all(np.isfinite(r)):
-                raise ValueError(f"{where}: {label} returned non-finite rewards {reward!r}")
+            r = reward_values(where, label, reward)
             real = ~pending  # a real transition happened in these sub-envs
-            term = np.asarray(term_raw, np.bool_) & real
-            env_done = (term | np.asarray(trunc_raw, np.bool_)) & real
+            term = flag_values(where, label, "terminated", term_raw) & real
+            env_done = (term | flag_values(where, label, "truncated", trunc_raw)) & real
             s_next = obs_now.copy()
             if mode == AutoresetMode.SAME_STEP and np.any(env_done):
                 final = info["final_obs"]

@@ -27,15 +27,14 @@ from jaxtyping import Array, Bool, Float, Int
 from dynaq_jax.agent import act, init, step
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.envs import ChangingMDP, TabularMDP, step_changing
+from dynaq_jax.envs import ChangingMDP, step_changing
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
 from dynaq_jax.progress import LIVE_BAR, ProgressBar, progress_update
 from dynaq_jax.rng import split_key
+from dynaq_jax.run_args import Env, RunPlan, as_keys, base_mdp, check_run, resolve_run
 from dynaq_jax.state import DynaQState, dropped_message, model_size
 from dynaq_jax.types import Key
-
-Env = TabularMDP | ChangingMDP
 
 
 class EpisodeMetrics(NamedTuple):
@@ -79,10 +78,6 @@ class _SeedCarry(NamedTuple):
     metrics: EpisodeMetrics
 
 
-def _base(env: Env) -> TabularMDP:
-    return env.before if isinstance(env, ChangingMDP) else env
-
-
 def _empty_metrics(n: int) -> EpisodeMetrics:
     return EpisodeMetrics(
         returns=jnp.zeros((n,), jnp.float32),
@@ -94,7 +89,7 @@ def _empty_metrics(n: int) -> EpisodeMetrics:
 
 
 def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _SeedCarry:
-    base = _base(env)
+    base = base_mdp(env)
     key, k_reset = jax.random.split(key)
     zero = jnp.zeros((), jnp.int32)
     return _SeedCarry(
@@ -113,7 +108,7 @@ def _real_step(
     env: Env, config: DynaQConfig, c: _SeedCarry, time_limit: int | None, n_episodes: int | None
 ) -> tuple[_SeedCarry, Float[Array, ""]]:
     """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
-    base = _base(env)
+    base = base_mdp(env)
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
     key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
     a = act(c.agent, k_act, c.s, config)
@@ -279,62 +274,9 @@ def _run(
 # -- public API -----------------------------------------------------------------------------------
 
 
-class _Plan(NamedTuple):
-    n_episodes: int | None
-    n_steps: int | None
-    capacity: int
-    time_limit: int | None
-    chunk: int
-
-
-def _resolve(
-    env: Env,
-    n_episodes: int | None,
-    n_steps: int | None,
-    max_episode_steps: int | None,
-    chunk: int | None,
-) -> _Plan:
-    """Validate the run-length arguments."""
-    if not isinstance(env, TabularMDP | ChangingMDP):
-        raise TypeError(
-            "env must be a TabularMDP or ChangingMDP (see dynaq_jax.envs), "
-            f"got {type(env).__name__}"
-        )
-    if n_episodes is None and n_steps is None:
-        raise ValueError("train: give n_episodes (episode mode) or n_steps (step-budget mode)")
-    for name, v in (
-        ("n_episodes", n_episodes),
-        ("n_steps", n_steps),
-        ("max_episode_steps", max_episode_steps),
-        ("chunk", chunk),
-    ):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
-            raise ValueError(f"train: {name} must be a positive int, got {v!r}")
-    time_limit = _base(env).time_limit if max_episode_steps is None else int(max_episode_steps)
-    if chunk is None:
-        chunk = 64 if time_limit is None else min(time_limit, 128)
-        if n_steps is not None:
-            chunk = min(chunk, int(n_steps))
-    if n_steps is not None:
-        capacity = int(n_episodes) if n_episodes is not None else min(int(n_steps), 4096)
-        return _Plan(None, int(n_steps), capacity, time_limit, int(chunk))
-    assert n_episodes is not None
-    return _Plan(int(n_episodes), None, int(n_episodes), time_limit, int(chunk))
-
-
-def _as_keys(keys: Key) -> Key:
-    keys = jnp.asarray(keys)
-    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
-    if (typed and keys.ndim != 1) or (not typed and (keys.ndim != 2 or keys.shape[-1] != 2)):
-        raise ValueError(
-            f"keys must be a batch of PRNG keys (jax.random.split(key, n)), got shape {keys.shape}"
-        )
-    return keys
-
-
 @functools.lru_cache(maxsize=64)
 def _compile(
-    plan: _Plan, max_total_steps: int, n_dev: int, with_progress: bool
+    plan: RunPlan, max_total_steps: int, n_dev: int, with_progress: bool
 ) -> Callable[[Env, DynaQConfig, Key], TrainResult]:
     """The jitted batch trainer ``(env, configs, keys) -> TrainResult``, cached on the run's static
     plan: a second call with the same sizes (even on another map of the same shape) reuses the
@@ -390,7 +332,7 @@ def _train_batch(
     env: Env,
     configs: DynaQConfig,
     keys: Key,
-    plan: _Plan,
+    plan: RunPlan,
     *,
     max_total_steps: int,
     progress: bool,
@@ -429,6 +371,16 @@ def _train_batch(
                 "step_rewards holds every step",
                 stacklevel=3,
             )
+    elif plan.n_episodes is not None:
+        short = int(jnp.sum(out.episodes_done < plan.n_episodes))
+        if short:
+            warnings.warn(
+                f"train: stopped at max_total_steps={max_total_steps} with {short} of {n_keys} "
+                f"seed(s) short of n_episodes={plan.n_episodes} (see TrainResult.episodes_done); "
+                "their unfinished episodes' metrics are zero",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     message = dropped_message("train", out.state, configs.outcome_slots)
     if message is not None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
@@ -462,13 +414,26 @@ def train(
     env is reset. Episode mode stops after ``n_episodes`` episodes; step-budget mode after
     ``n_steps`` steps (recording the first ``n_episodes``, or up to 4096, episodes).
 
-    ``max_episode_steps`` overrides the env's time limit; ``max_total_steps`` caps an episode-mode
-    run whose episodes might never end. ``train_seeds(keys)[i]`` equals ``train(keys[i])``.
+    ``max_episode_steps`` overrides the env's time limit; ``max_total_steps`` (in ``[1, 2**31 -
+    1]``) caps an episode-mode run whose episodes might never end: it is checked between chunks of
+    ``chunk`` real steps (so a run may pass it by less than a chunk), and a run it stops warns
+    (``RuntimeWarning``). ``train_seeds(keys)[i]`` equals ``train(keys[i])``.
+
+    Raises:
+        TypeError: ``env`` or ``config`` of the wrong type.
+        ValueError: an invalid env (``validate_mdp``), run length, ``max_total_steps`` or key.
     """
+    one = jnp.asarray(key) if not isinstance(key, int | np.integer) else None
+    typed = one is not None and jnp.issubdtype(one.dtype, jax.dtypes.prng_key)
+    if one is None or (typed and one.ndim != 0) or (not typed and one.shape != (2,)):
+        raise ValueError(
+            f"train: key must be one PRNG key (jax.random.key(seed)), got {key!r}; for a batch "
+            "of keys use train_seeds"
+        )
     out = train_seeds(
         env,
         config,
-        jnp.expand_dims(jnp.asarray(key), 0),
+        jnp.expand_dims(one, 0),
         n_episodes,
         n_steps,
         max_episode_steps=max_episode_steps,
@@ -500,13 +465,14 @@ def train_seeds(
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before JAX starts), the seed axis
     is split over them; the results are identical to one device.
     """
+    max_total_steps = check_run(config, max_total_steps)
     if config.batch_shape:
         raise ValueError(
             f"train_seeds: config leaves have shape {config.batch_shape}; "
             "use train_sweep for a stacked config"
         )
-    plan = _resolve(env, n_episodes, n_steps, max_episode_steps, chunk)
-    keys = _as_keys(keys)
+    plan = resolve_run(env, n_episodes, n_steps, max_episode_steps, chunk)
+    keys = as_keys(keys)
     return _train_batch(
         env,
         _broadcast_config(config, keys.shape[0]),
@@ -537,13 +503,14 @@ def train_sweep(
     Row ``(c, i)`` equals ``train(env, configs[c], keys[i])``. ``planning_steps`` and ``model`` are
     static: sweep them with one call per value (each compiles once).
     """
+    max_total_steps = check_run(configs, max_total_steps)
     if len(configs.batch_shape) != 1:
         raise ValueError(
             "train_sweep: configs must be stacked along one axis (DynaQConfig.stack), "
             f"got leaves of shape {configs.batch_shape}"
         )
-    plan = _resolve(env, n_episodes, n_steps, max_episode_steps, chunk)
-    keys = _as_keys(keys)
+    plan = resolve_run(env, n_episodes, n_steps, max_episode_steps, chunk)
+    keys = as_keys(keys)
     n_cfg, n_keys = configs.batch_shape[0], keys.shape[0]
     flat_cfg = jax.tree.map(
         lambda x: jnp.repeat(jnp.broadcast_to(jnp.asarray(x, jnp.float32), (n_cfg,)), n_keys),
@@ -566,7 +533,7 @@ def train_sweep(
 
 def memory_per_seed(env: Env, config: DynaQConfig) -> int:
     """Bytes of agent state per seed (``T_c`` dominates: ``4 * S * A * S``)."""
-    base = _base(env)
+    base = base_mdp(env)
     shapes = jax.eval_shape(lambda: init(base.n_states, base.n_actions, config))
     return int(sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes)))
 

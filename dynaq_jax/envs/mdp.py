@@ -12,6 +12,7 @@ one shape compiles once, whatever the maps' layouts or names.
 """
 
 import dataclasses
+import weakref
 from collections.abc import Sequence
 
 import jax
@@ -141,13 +142,24 @@ def validate_mdp(env: TabularMDP, atol: float = 1e-5) -> TabularMDP:
         s, a = (int(i) for i in bad[0])
         raise ValueError(f"{env.name}: probs[{s}, {a}] sums to {sums[s, a]}, not 1")
     ns = np.asarray(env.next_states)
-    if np.any(ns < 0) or np.any(ns >= n_s):
-        raise ValueError(f"{env.name}: next_states must lie in [0, {n_s})")
+    out = np.argwhere((ns < 0) | (ns >= n_s))
+    if out.size:
+        cell = tuple(int(i) for i in out[0])
+        raise ValueError(
+            f"{env.name}: next_states{list(cell)} = {ns[cell]} is outside [0, {n_s}) "
+            "(next_states must lie in that range)"
+        )
     init = np.asarray(env.initial, np.float64)
     if np.any(init < 0) or abs(init.sum() - 1.0) > atol:
         raise ValueError(f"{env.name}: initial must be a distribution (>= 0, sums to 1)")
-    if not np.all(np.isfinite(np.asarray(env.rewards))):
-        raise ValueError(f"{env.name}: rewards must be finite")
+    rewards = np.asarray(env.rewards)
+    bad_r = np.argwhere(~np.isfinite(rewards))
+    if bad_r.size:
+        cell = tuple(int(i) for i in bad_r[0])
+        raise ValueError(
+            f"{env.name}: rewards{list(cell)} = {rewards[cell]}: rewards must be finite "
+            "(in float32)"
+        )
     return env
 
 
@@ -234,9 +246,24 @@ def _step(
 def reset(env: TabularMDP, key: Key) -> Int[Array, ""]:
     """Sample the first state: ``s_0 ~ initial`` (inverse CDF of one uniform draw).
 
-    Pure and jittable; ``jax.vmap`` over keys or over stacked envs.
+    Pure and jittable; ``jax.vmap`` over keys or over stacked envs. An eager call validates the
+    env once (``validate_mdp``).
     """
+    check_mdp(env)
     return _reset(env.initial, key)
+
+
+_VALIDATED: "weakref.WeakValueDictionary[int, TabularMDP]" = weakref.WeakValueDictionary()
+
+
+def check_mdp(env: TabularMDP) -> None:
+    """``validate_mdp`` once per env object (an eager ``step`` or ``reset`` of a hand-built table
+    must not return a state outside it); skipped for traced tables."""
+    if not all(is_concrete(x) for x in (env.probs, env.next_states, env.initial)):
+        return
+    if _VALIDATED.get(id(env)) is not env:
+        validate_mdp(env)
+        _VALIDATED[id(env)] = env
 
 
 def step(env: TabularMDP, key: Key, s: IntScalar, a: IntScalar) -> Outcome:
@@ -247,6 +274,7 @@ def step(env: TabularMDP, key: Key, s: IntScalar, a: IntScalar) -> Outcome:
     concrete indices checks ``0 <= s < S`` and ``0 <= a < A`` (JAX would clamp them silently).
     A time limit is not applied here: truncation is the caller's loop's business.
     """
+    check_mdp(env)
     check_index("step", "s", s, env.n_states)
     check_index("step", "a", a, env.n_actions)
     return _step(env.probs, env.next_states, env.rewards, env.terminated, key, s, a)
@@ -263,6 +291,8 @@ def step_changing(maze: ChangingMDP, key: Key, t: IntScalar, s: IntScalar, a: In
             f"step_changing: before has shape {tuple(maze.before.probs.shape)}, after has "
             f"{tuple(maze.after.probs.shape)}; they must be equal"
         )
+    check_mdp(maze.before)
+    check_mdp(maze.after)
     check_index("step_changing", "s", s, maze.before.n_states)
     check_index("step_changing", "a", a, maze.before.n_actions)
     b, f = maze.before, maze.after
@@ -277,6 +307,7 @@ __all__ = [
     "ChangingMDP",
     "Outcome",
     "TabularMDP",
+    "check_mdp",
     "inverse_cdf",
     "reset",
     "stack_mdps",

@@ -10,6 +10,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
+from dynaq_jax.checks import FLOAT32_MAX, finite_in_float32
+
 
 def check_count(where: str, name: str, value: object, *, allow_none: bool = False) -> int | None:
     """A positive int (or ``None`` where allowed), else ``ValueError`` naming it."""
@@ -57,8 +59,19 @@ def discrete_spaces(where: str, label: str, obs_space: Any, act_space: Any) -> D
     )
 
 
+def _is_int(value: Any) -> bool:
+    arr = np.asarray(value) if not isinstance(value, str) else np.asarray(None)
+    return not isinstance(value, bool) and np.issubdtype(arr.dtype, np.integer)
+
+
 def state_index(where: str, label: str, obs: Any, sp: DiscreteSpaces) -> int:
-    """``obs - start`` as an int in ``[0, S)`` (JAX would clamp an out-of-range index silently)."""
+    """``obs - start`` as an int in ``[0, S)`` (JAX would clamp an out-of-range index silently).
+    The observation must be an integer (``2.7`` or ``"3"`` are rejected, not coerced)."""
+    if not _is_int(obs) or np.ndim(obs) != 0:
+        raise ValueError(
+            f"{where}: {label} returned observation {obs!r} ({type(obs).__name__}); a Discrete "
+            "space gives integers"
+        )
     s = int(obs) - sp.obs_start
     if not 0 <= s < sp.n_states:
         raise ValueError(f"{where}: {label} returned observation {obs!r}, outside its space")
@@ -66,11 +79,39 @@ def state_index(where: str, label: str, obs: Any, sp: DiscreteSpaces) -> int:
 
 
 def state_indices(where: str, label: str, obs: Any, sp: DiscreteSpaces) -> np.ndarray:
-    """``obs - start`` for a vector of observations, each in ``[0, S)``."""
+    """``obs - start`` for a vector of observations, each an integer in ``[0, S)``."""
+    if not _is_int(obs):
+        raise ValueError(
+            f"{where}: {label} returned observations {obs!r}; a Discrete space gives integers"
+        )
     s = np.asarray(obs).astype(np.int64) - sp.obs_start
     if s.ndim != 1 or np.any(s < 0) or np.any(s >= sp.n_states):
         raise ValueError(f"{where}: {label} returned observations {obs!r}, outside its space")
     return s.astype(np.int32)
+
+
+def reward_values(where: str, label: str, reward: Any) -> np.ndarray:
+    """The env's reward(s) as float64, each a real number finite in float32 (``1e39`` is finite
+    in float64 but ``inf`` in the float32 the agent learns in)."""
+    arr = np.asarray(reward) if not isinstance(reward, str) else np.asarray(None)
+    if isinstance(reward, bool) or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{where}: {label} returned reward {reward!r}: not a real number")
+    out = arr.astype(np.float64)
+    if not finite_in_float32(out):
+        raise ValueError(
+            f"{where}: {label} returned reward {reward!r}: rewards must be finite in float32 "
+            f"(|r| <= {FLOAT32_MAX:.3g})"
+        )
+    return out
+
+
+def flag_values(where: str, label: str, name: str, value: Any) -> np.ndarray:
+    """The env's ``terminated`` / ``truncated`` flag(s) as bool: a bool (or NumPy bool) only;
+    ``"no"`` or ``2`` are rejected, not coerced."""
+    arr = np.asarray(value) if not isinstance(value, str) else np.asarray(None)
+    if arr.dtype != np.bool_:
+        raise ValueError(f"{where}: {label} returned {name}={value!r}: it must be a bool")
+    return arr
 
 
 def env_time_limit(env: Any) -> int | None:
@@ -114,7 +155,9 @@ __all__ = [
     "discrete_spaces",
     "env_label",
     "env_time_limit",
+    "flag_values",
     "make_env",
+    "reward_values",
     "state_index",
     "state_indices",
     "warn_if_env_truncates_first",
