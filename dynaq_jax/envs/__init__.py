@@ -1,10 +1,12 @@
 """Environments: ``TabularMDP`` tables with pure ``reset``/``step``, gymnasium import, Sutton &
-Barto's mazes, the exact oracle and text rendering.
+Barto's mazes, Strehl & Littman's RiverSwim and SixArms, the exact oracle and text rendering.
 
 Importing this package registers the maze ids with gymnasium (``dynaq_jax/DynaMaze-v0``,
-``dynaq_jax/BlockingMaze-v0``, ``dynaq_jax/ShortcutMaze-v0``, ``dynaq_jax/GridMaze-v0``).
+``dynaq_jax/BlockingMaze-v0``, ``dynaq_jax/ShortcutMaze-v0``, ``dynaq_jax/GridMaze-v0``) and
+``dynaq_jax/RiverSwim-v0``, ``dynaq_jax/SixArms-v0``.
 """
 
+from dynaq_jax.envs.classic import river_swim, six_arms
 from dynaq_jax.envs.convert import GymP, from_gymnasium, to_gymnasium_P
 from dynaq_jax.envs.gym_env import ENV_IDS, TabularEnv, register_envs
 from dynaq_jax.envs.mazes import (
@@ -66,8 +68,10 @@ __all__ = [
     "register_envs",
     "render_policy",
     "reset",
+    "river_swim",
     "scale_layout",
     "shortcut_maze",
+    "six_arms",
     "stack_mdps",
     "step",
     "step_changing",

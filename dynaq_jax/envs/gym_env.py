@@ -1,4 +1,4 @@
-"""The tabular MDPs as ordinary gymnasium envs, and the registered maze ids.
+"""The tabular MDPs as ordinary gymnasium envs, and the registered ids (mazes, RiverSwim, SixArms).
 
 ``TabularEnv(mdp)`` is a thin ``gymnasium.Env`` that samples from the ``TabularMDP`` tables in
 NumPy (the host-loop case) and exposes them as gymnasium's ``P``, so
@@ -8,10 +8,14 @@ NumPy (the host-loop case) and exposes them as gymnasium's ``P``, so
 - ``dynaq_jax/DynaMaze-v0`` (kwarg ``scale=1``: Example 8.4's ``k``),
 - ``dynaq_jax/BlockingMaze-v0`` (kwarg ``switch_step=1000``),
 - ``dynaq_jax/ShortcutMaze-v0`` (kwarg ``switch_step=3000``),
-- ``dynaq_jax/GridMaze-v0`` (kwarg ``layout``: rows of ``. # S G``).
+- ``dynaq_jax/GridMaze-v0`` (kwarg ``layout``: rows of ``. # S G``),
+- ``dynaq_jax/RiverSwim-v0`` (kwargs ``n_states=6``, ``reward_scale=1.0``; Strehl & Littman 2008),
+- ``dynaq_jax/SixArms-v0`` (kwarg ``reward_scale=1.0``; Strehl & Littman 2008).
 
-None has a time limit; ``gymnasium.make(id, max_episode_steps=n)`` adds one (truncation, kept apart
-from termination).
+No maze has a time limit; ``gymnasium.make(id, max_episode_steps=n)`` adds one (truncation, kept
+apart from termination). RiverSwim and SixArms never terminate, so they are registered with
+``max_episode_steps=20`` (``classic.DEFAULT_TIME_LIMIT``, the builders' default), which
+``max_episode_steps=n`` overrides.
 
 (Gymnasium's functional ``FuncEnv`` computes the reward from ``(state, action, next_state)``, which
 cannot tell apart two outcomes with the same next state and different rewards, as CliffWalking's
@@ -24,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from dynaq_jax.envs.classic import DEFAULT_TIME_LIMIT, RIVER_SWIM_STATES, river_swim, six_arms
 from dynaq_jax.envs.convert import GymP, to_gymnasium_P
 from dynaq_jax.envs.mazes import blocking_maze, dyna_maze, grid_maze, shortcut_maze
 from dynaq_jax.envs.mdp import ChangingMDP, TabularMDP
@@ -33,6 +38,8 @@ ENV_IDS = (
     "dynaq_jax/BlockingMaze-v0",
     "dynaq_jax/ShortcutMaze-v0",
     "dynaq_jax/GridMaze-v0",
+    "dynaq_jax/RiverSwim-v0",
+    "dynaq_jax/SixArms-v0",
 )
 
 
@@ -199,19 +206,45 @@ def make_grid_maze_env(
     return TabularEnv(grid_maze(layout), render_mode=render_mode)
 
 
+def make_river_swim_env(
+    n_states: int = RIVER_SWIM_STATES, reward_scale: float = 1.0, render_mode: str | None = None
+) -> TabularEnv:
+    """``TabularEnv(river_swim(n_states, reward_scale=...))``: entry point of
+    ``dynaq_jax/RiverSwim-v0``."""
+    return TabularEnv(river_swim(n_states, reward_scale=reward_scale), render_mode=render_mode)
+
+
+def make_six_arms_env(reward_scale: float = 1.0, render_mode: str | None = None) -> TabularEnv:
+    """``TabularEnv(six_arms(reward_scale=...))``: entry point of ``dynaq_jax/SixArms-v0``."""
+    return TabularEnv(six_arms(reward_scale=reward_scale), render_mode=render_mode)
+
+
 _ENTRY_POINTS = {
     "dynaq_jax/DynaMaze-v0": "make_dyna_maze_env",
     "dynaq_jax/BlockingMaze-v0": "make_blocking_maze_env",
     "dynaq_jax/ShortcutMaze-v0": "make_shortcut_maze_env",
     "dynaq_jax/GridMaze-v0": "make_grid_maze_env",
+    "dynaq_jax/RiverSwim-v0": "make_river_swim_env",
+    "dynaq_jax/SixArms-v0": "make_six_arms_env",
 }
+
+_TIME_LIMITS = {
+    "dynaq_jax/RiverSwim-v0": DEFAULT_TIME_LIMIT,
+    "dynaq_jax/SixArms-v0": DEFAULT_TIME_LIMIT,
+}
+"""``max_episode_steps`` of the continuing tasks' ids; the mazes have none."""
 
 
 def register_envs() -> None:
-    """Register the maze ids with gymnasium; a no-op for ids already registered (idempotent)."""
+    """Register the ids of ``ENV_IDS`` with gymnasium; a no-op for ids already registered
+    (idempotent)."""
     for env_id, factory in _ENTRY_POINTS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=f"{__name__}:{factory}")
+            gym.register(
+                id=env_id,
+                entry_point=f"{__name__}:{factory}",
+                max_episode_steps=_TIME_LIMITS.get(env_id),
+            )
 
 
 __all__ = [
@@ -220,6 +253,8 @@ __all__ = [
     "make_blocking_maze_env",
     "make_dyna_maze_env",
     "make_grid_maze_env",
+    "make_river_swim_env",
     "make_shortcut_maze_env",
+    "make_six_arms_env",
     "register_envs",
 ]
