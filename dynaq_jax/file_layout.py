@@ -1,15 +1,46 @@
-"""The layouts of a saved state: version 3 stores ``DynaQState``'s leaves by path; versions 1 and
-2 stored one array per field of the earlier 14-field state. ``dynaq_jax.io`` reads and writes
-them."""
+"""The on-disk format that ``dynaq_jax.io`` reads and writes.
 
-from typing import Any
+The layouts of a saved state: version 3 stores ``DynaQState``'s leaves by path; versions 1 and 2
+stored one array per field of the earlier 14-field state. Also here: the values a saved leaf may
+hold (``LEAF_RANGES``, ``leaf_problem``), the archive (``write_npz``; ``zip_problem`` and the
+strict ``npy_header`` for reading it) and the hidden temporary files of ``save`` (``temp_path``,
+``remove_stale_temps``).
+"""
+
+import ast
+import contextlib
+import functools
+import hashlib
+import io
+import os
+import re
+import reprlib
+import secrets
+import socket
+import stat
+import struct
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+import numpy.typing as npt
 
 from dynaq_jax.agent import init
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.state import DynaQState
+
+METADATA = "metadata.json"
+"""The archive member holding the metadata."""
+NPY = ".npy"
+"""The suffix of every array member."""
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+"""Every member's timestamp (fixed: the same inputs give the same bytes)."""
 
 LEGACY_FIELDS: dict[str, str] = {
     "q": "q",
@@ -37,13 +68,28 @@ def leaf_name(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path, simple=True, separator=".")
 
 
+@functools.lru_cache(maxsize=256)
+def _layout(n_states: int, n_actions: int, structure: Any) -> tuple[Any, Any]:
+    """``init``'s leaves (by path) and tree structure, cached on the config's tree structure (its
+    static fields; the leaves do not change the state's layout)."""
+    config = jax.tree.unflatten(structure, [0.0] * structure.num_leaves)
+    shapes = jax.eval_shape(lambda: init(n_states, n_actions, config))
+    leaves = {leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(shapes)}
+    return leaves, jax.tree.structure(shapes)
+
+
 def expected_leaves(
     n_states: int, n_actions: int, config: DynaQConfig
 ) -> dict[str, jax.ShapeDtypeStruct]:
     """Shape and dtype of every leaf of one agent's ``DynaQState`` (by path), as ``init`` makes
     them."""
-    shapes = jax.eval_shape(lambda: init(n_states, n_actions, config))
-    return {leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(shapes)}
+    return dict(_layout(n_states, n_actions, jax.tree.structure(config))[0])
+
+
+def state_structure(n_states: int, n_actions: int, config: DynaQConfig) -> Any:
+    """The tree structure of the ``DynaQState`` that ``init`` makes (leaves in the order of
+    ``expected_leaves``)."""
+    return _layout(n_states, n_actions, jax.tree.structure(config))[1]
 
 
 def legacy_expected(
@@ -83,11 +129,322 @@ def state_leaves(state: DynaQState) -> dict[str, Any]:
     return {leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(state)}
 
 
+# -- the values a leaf may hold -------------------------------------------------------------------
+
+
+class LeafRange(NamedTuple):
+    """The values an integer or float leaf may hold: ``low <= x`` and, with ``high``,
+    ``x < high(n_states, n_actions)``.
+
+    Attributes:
+        low: the smallest value allowed.
+        high: the exclusive upper bound from ``(n_states, n_actions)``, or ``None``.
+        what: what the values are, for the message.
+    """
+
+    low: int
+    high: Callable[[int, int], int] | None
+    what: str
+
+
+LEAF_RANGES: dict[str, LeafRange] = {
+    "visits": LeafRange(0, None, "visit counts"),
+    "last_visit": LeafRange(0, None, "real-step numbers"),
+    "pairs": LeafRange(0, lambda s, a: s * a, "flat pair indices s * n_actions + a"),
+    "n_pairs": LeafRange(0, lambda s, a: s * a + a + 1, "a length of pairs"),
+    "real_steps": LeafRange(0, None, "a step count"),
+    "model.t_c": LeafRange(0, None, "transition counts"),
+    "model.t_c_cum": LeafRange(0, None, "running sums of counts"),
+    "model.outcomes": LeafRange(0, lambda s, a: s, "state indices"),
+    "model.dropped": LeafRange(0, None, "a count"),
+    "model.next_state": LeafRange(0, lambda s, a: s, "state indices"),
+    "planner.priority": LeafRange(0, None, "priorities"),
+}
+"""Leaf path -> its range, for every leaf a built-in model kind or planner keeps. Beyond these,
+every float leaf must be finite (``q``, ``r``, and the leaves of any plug-in) and every bool leaf
+must hold the bytes 0 or 1; the integer leaves of a plug-in are not checked."""
+
+
+def leaf_problem(name: str, arr: np.ndarray[Any, Any], n_states: int, n_actions: int) -> str | None:
+    """What is wrong with the values of leaf ``name`` (``'holds nan at index (0, 1): must be
+    finite'``), or ``None`` when every value is one the leaf may hold (``LEAF_RANGES``)."""
+    if arr.dtype.kind == "b":
+        raw = arr.view(np.uint8)
+        return _first_bad(raw, raw > 1, "must be a bool (the byte 0 or 1)")
+    rule = LEAF_RANGES.get(name)
+    if arr.dtype.kind == "f":
+        problem = _first_bad(arr, ~np.isfinite(arr), "must be finite")
+        if problem is not None or rule is None:
+            return problem
+    if rule is None or arr.dtype.kind not in "iuf":
+        return None
+    high = None if rule.high is None else rule.high(n_states, n_actions)
+    bad = arr < rule.low if high is None else (arr < rule.low) | (arr >= high)
+    span = f">= {rule.low}" if high is None else f"in [{rule.low}, {high})"
+    sizes = "" if high is None else f" for n_states={n_states}, n_actions={n_actions}"
+    return _first_bad(arr, bad, f"{rule.what} must be {span}{sizes}")
+
+
+def _first_bad(arr: np.ndarray[Any, Any], bad: np.ndarray[Any, Any], must: str) -> str | None:
+    if not bad.any():
+        return None
+    at = np.unravel_index(int(np.argmax(bad)), arr.shape)
+    index = tuple(int(i) for i in at)
+    return f"holds {arr[index].item()!r} at index {index} ({int(bad.sum())} bad value(s)): {must}"
+
+
+# -- a stored .npy member -------------------------------------------------------------------------
+
+NPY_MAX_HEADER = 10_000
+"""The longest ``.npy`` header read (``numpy.load``'s default limit; ``save`` writes ~120
+bytes)."""
+
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_LENGTH = {(1, 0): "<H", (2, 0): "<I", (3, 0): "<I"}
+_NPY_PLAIN = re.compile(
+    r"\{'descr': '(?P<descr>[<>|=]?[a-zA-Z][0-9]{0,2})', 'fortran_order': False, "
+    r"'shape': \((?P<shape>|[0-9]{1,19},|[0-9]{1,19}(?:, [0-9]{1,19})+)\), \} *\n\Z"
+)
+
+
+def npy_header(data: bytes) -> tuple[np.dtype[Any], tuple[int, ...], int]:
+    """``(dtype, shape, offset of the data)`` of the ``.npy`` bytes ``data``, parsed strictly,
+    without allocating anything the header claims.
+
+    Accepts what ``numpy.lib.format.write_array`` writes for a C-ordered array of a plain dtype
+    (a string ``descr``); anything else raises ``ValueError`` saying what (never another
+    exception: the header is parsed with size limits and ``ast.literal_eval`` under guard).
+    """
+    if len(data) < 10 or data[:6] != _NPY_MAGIC:
+        raise ValueError("not a .npy array (no NUMPY magic)")
+    version = (data[6], data[7])
+    if version not in _NPY_LENGTH:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+    fmt = _NPY_LENGTH[version]
+    start = 8 + struct.calcsize(fmt)
+    if len(data) < start:
+        raise ValueError("the .npy header is truncated")
+    (length,) = struct.unpack(fmt, data[8:start])
+    if length > NPY_MAX_HEADER or start + length > len(data):
+        raise ValueError(f"the .npy header claims {length} bytes: truncated or corrupted")
+    text = data[start : start + length].decode(
+        "utf-8" if version >= (3, 0) else "latin1", "replace"
+    )
+    plain = _NPY_PLAIN.match(text)  # what write_array writes for a plain C-ordered array
+    if plain is not None:
+        shape = tuple(int(d) for d in plain["shape"].replace(",", " ").split())
+        header: object = {"descr": plain["descr"], "fortran_order": False, "shape": shape}
+    else:
+        try:
+            header = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+            raise ValueError(f"the .npy header is not a literal ({type(e).__name__})") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError("the .npy header is not a dict of descr, fortran_order and shape")
+    descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
+    if fortran is not False:
+        raise ValueError("the .npy array is not stored in C order")
+    if not isinstance(shape, tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ValueError(f"the .npy header's shape {shape!r:.80} is not a tuple of ints >= 0")
+    if not isinstance(descr, str):
+        raise ValueError(f"the .npy header's dtype {descr!r:.80} is not a plain dtype")
+    try:
+        dtype = np.dtype(descr)
+    except (TypeError, ValueError, SyntaxError) as e:
+        raise ValueError(f"the .npy header's dtype {descr!r:.80} is not a dtype ({e})") from None
+    if dtype.hasobject:
+        raise ValueError(
+            "the array holds Python objects, which are never unpickled (allow_pickle=False)"
+        )
+    return dtype, shape, start + length
+
+
+# -- the archive ----------------------------------------------------------------------------------
+
+
+def array_digest(arr: npt.NDArray[Any]) -> str:
+    """SHA-256 of the array's bytes in C order, as stored."""
+    flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+    return hashlib.sha256(flat.data).hexdigest()
+
+
+def array_record(arr: npt.NDArray[Any]) -> dict[str, Any]:
+    """The metadata record of ``arr``: its dtype, shape and digest."""
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": array_digest(arr)}
+
+
+def write_npz(
+    fh: io.BufferedWriter, metadata: bytes, arrays: dict[str, npt.NDArray[Any]], compress: bool
+) -> None:
+    """The archive: ``metadata.json``, then ``<name>.npy`` for each of ``arrays``."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
+        info = zipfile.ZipInfo(METADATA, date_time=ZIP_TIME)
+        info.compress_type = method
+        info.external_attr = 0o644 << 16
+        zf.writestr(info, metadata)
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(name + NPY, date_time=ZIP_TIME)
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
+
+
+ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    struct.error,
+    NotImplementedError,  # an unknown zip version, compression method or flag
+    RuntimeError,  # an encrypted member
+    OverflowError,
+)
+"""What reading a corrupted zip archive or member may raise (``zipfile``, ``zlib``, I/O)."""
+
+DEFLATE_RATIO = 1032
+"""Deflate's largest expansion of its input."""
+
+
+def zip_problem(zf: zipfile.ZipFile, size: int) -> str | None:
+    """What is wrong with the archive's directory, read before any member is: encryption, a
+    compression other than stored or deflated, sizes that a file of ``size`` bytes cannot hold
+    (so reading a member never allocates more than deflate could expand the file to)."""
+    for info in zf.infolist():
+        name = info.filename
+        if info.flag_bits & 0x61:  # encrypted, strongly encrypted, patched data
+            return f"member {name!r} has zip flags {info.flag_bits:#x}: corrupted"
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return f"member {name!r} uses zip compression method {info.compress_type}: corrupted"
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (
+            (stored and info.file_size != info.compress_size)
+            or info.file_size > DEFLATE_RATIO * info.compress_size + 64
+            or info.header_offset + info.compress_size > size
+        ):
+            return (
+                f"member {name!r} claims {info.file_size} bytes ({info.compress_size} compressed) "
+                "that the file cannot hold: truncated or corrupted"
+            )
+    return None
+
+
+def short_repr(value: object) -> str:
+    """A repr of at most ~100 characters (metadata is untrusted: maybe huge, maybe deep)."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 100
+
+
+# -- the temporary files of save -----------------------------------------------------------------
+
+STALE_TEMP_SECONDS = 3600.0
+"""A temporary file untouched this long is stale whoever wrote it (a live save writes to its own
+file continuously, so its modification time stays recent)."""
+
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TEMP = re.compile(r"(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-)?[0-9a-f]{12}\Z")
+_LIVE: set[str] = set()  # the temporary files this process is writing now
+_LIVE_LOCK = threading.Lock()
+
+
+def temp_path(out: Path) -> Path:
+    """``.NAME.<host>-<pid>-<random>.tmp`` next to ``out``, registered as live."""
+    tmp = out.with_name(f".{out.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    with _LIVE_LOCK:
+        _LIVE.add(str(tmp))
+    return tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (a zombie counts until it is reaped)."""
+    if os.name != "posix":  # no signal 0 to probe with: only the age rule applies
+        return True
+    if pid < 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(out: Path) -> None:
+    """Remove the temporary files of earlier saves to ``out`` that were killed mid-write.
+
+    A temporary file of this host is stale when its writer's pid is dead (or it is this process's
+    pid and not one of its live saves); any temporary file (another host's, or one from before
+    names held the pid) is stale once untouched for ``STALE_TEMP_SECONDS``. So a concurrent save
+    to the same path, in this process or another, never loses its file (the later ``os.replace``
+    wins). Errors are ignored: the save goes on.
+    """
+    prefix = f".{out.name}."
+    with contextlib.suppress(OSError):
+        names = [n for n in os.listdir(out.parent) if n.startswith(prefix) and n.endswith(".tmp")]
+        for name in names:
+            m = _TEMP.match(name[len(prefix) : -len(".tmp")])
+            tmp = out.with_name(name)
+            if m is None:
+                continue
+            with contextlib.suppress(OSError):
+                st = os.lstat(tmp)
+                stale = time.time() - st.st_mtime > STALE_TEMP_SECONDS
+                if m["host"] == _HOST and not stale:
+                    pid = int(m["pid"])
+                    with _LIVE_LOCK:
+                        mine = str(tmp) in _LIVE
+                    stale = not mine if pid == os.getpid() else not _pid_alive(pid)
+                if stale and stat.S_ISREG(st.st_mode):
+                    os.unlink(tmp)
+
+
+def write_error(e: OSError, out: Path) -> OSError:
+    """``e`` (same type and errno) naming the target ``out``, not the temporary file."""
+    message = f"save: cannot write {out}: {e.strerror or e}"
+    return type(e)(message) if e.errno is None else type(e)(e.errno, message, str(out))
+
+
+def forget_temp(tmp: Path) -> None:
+    """``tmp`` is no longer being written (moved into place, or removed)."""
+    with _LIVE_LOCK:
+        _LIVE.discard(str(tmp))
+
+
 __all__ = [
     "ADDED_IN_V2",
+    "DEFLATE_RATIO",
+    "LEAF_RANGES",
     "LEGACY_FIELDS",
+    "METADATA",
+    "NPY",
+    "NPY_MAX_HEADER",
+    "STALE_TEMP_SECONDS",
+    "ZIP_ERRORS",
+    "ZIP_TIME",
+    "LeafRange",
+    "array_digest",
+    "array_record",
     "expected_leaves",
+    "forget_temp",
     "leaf_name",
+    "leaf_problem",
     "legacy_expected",
+    "npy_header",
+    "remove_stale_temps",
+    "short_repr",
     "state_leaves",
+    "state_structure",
+    "temp_path",
+    "write_error",
+    "write_npz",
+    "zip_problem",
 ]

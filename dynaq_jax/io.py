@@ -11,21 +11,21 @@
   (``()`` for one agent, ``(seeds,)``, ``(configs, seeds)``, ...);
 - ``metrics/<name>.npy``: one array per metric, when metrics were given.
 
-The file is written to a temporary file in the same directory and moved into place with
-``os.replace``, so a reader never sees a half-written file. ``load`` checks everything it reads
-(against the metadata, against the shapes ``init`` implies, and against the digests) and raises
-``DynaQFileError`` naming the file and the problem; it never unpickles (``allow_pickle=False``).
+The file is written to a hidden temporary file ``.NAME.<host>-<pid>-<random>.tmp`` in the same
+directory and moved into place with ``os.replace``, so a reader never sees a half-written file and
+a killed save leaves the target as it was; the next save to the same path removes the temporary
+files of earlier saves that were killed (``file_layout.remove_stale_temps``). ``load`` checks
+everything it reads (the zip structure, the metadata, the shapes ``init`` implies and each member's
+size before reading it, the digests, the values each leaf may hold: ``file_layout.LEAF_RANGES``)
+and raises ``DynaQFileError`` naming the file and the problem; it never unpickles.
 """
 
 import contextlib
-import hashlib
-import io
 import json
+import math
 import os
 import re
-import secrets
 import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,15 +35,29 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from dynaq_jax.agent import init
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.file_layout import (
     ADDED_IN_V2,
     LEGACY_FIELDS,
+    METADATA,
+    NPY,
+    NPY_MAX_HEADER,
+    ZIP_ERRORS,
+    array_digest,
+    array_record,
     expected_leaves,
-    leaf_name,
+    forget_temp,
+    leaf_problem,
     legacy_expected,
+    npy_header,
+    remove_stale_temps,
+    short_repr,
     state_leaves,
+    state_structure,
+    temp_path,
+    write_error,
+    write_npz,
+    zip_problem,
 )
 from dynaq_jax.state import DynaQState
 from dynaq_jax.version import __version__
@@ -58,13 +72,10 @@ one flat array per field of the earlier 14-field state (version 2 added ``outcom
 ``dropped``); they load into the new layout (``LEGACY_FIELDS``), the arrays a model kind or planner
 does not use (a deterministic agent's counts, a queue without sweeping) set aside."""
 
-_METADATA = "metadata.json"
 _STATE = "state/"
 _METRICS = "metrics/"
-_NPY = ".npy"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _DTYPE_KINDS = "biufc"  # bool, signed and unsigned int, float, complex: no objects, no pickles
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: the same inputs give the same bytes
 
 PathLike = str | os.PathLike[str]
 Metrics = Mapping[str, Any] | tuple[Any, ...]
@@ -110,16 +121,6 @@ class Loaded(NamedTuple):
 def _same_dtype(a: np.dtype[Any], b: np.dtype[Any]) -> bool:
     """Equal up to byte order (files are little-endian; the host may not be)."""
     return a.newbyteorder("=") == b.newbyteorder("=")
-
-
-def _digest(arr: npt.NDArray[Any]) -> str:
-    """SHA-256 of the array's bytes in C order, as stored."""
-    flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-    return hashlib.sha256(flat.data).hexdigest()
-
-
-def _describe(arr: npt.NDArray[Any]) -> dict[str, Any]:
-    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": _digest(arr)}
 
 
 def _to_host(where: str, name: str, value: Any) -> npt.NDArray[Any]:
@@ -179,25 +180,11 @@ def _state_arrays(state: DynaQState, config: DynaQConfig) -> tuple[dict[str, Any
             )
         if not _same_dtype(arr.dtype, spec.dtype):
             raise ValueError(f"save: state.{f} has dtype {arr.dtype}, init makes {spec.dtype}")
+        problem = leaf_problem(f, arr, n_s, n_a)
+        if problem is not None:  # load would refuse the file
+            raise ValueError(f"save: state.{f} {problem}")
         arrays[f] = arr
     return arrays, batch if batch is not None else ()
-
-
-def _write_npz(
-    fh: io.BufferedWriter, metadata: bytes, arrays: dict[str, npt.NDArray[Any]], compress: bool
-) -> None:
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(fh, "w", compression=method, allowZip64=True) as zf:
-        info = zipfile.ZipInfo(_METADATA, date_time=_ZIP_TIME)
-        info.compress_type = method
-        info.external_attr = 0o644 << 16
-        zf.writestr(info, metadata)
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(name + _NPY, date_time=_ZIP_TIME)
-            info.compress_type = method
-            info.external_attr = 0o644 << 16
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, arr, allow_pickle=False)
 
 
 # -- save -----------------------------------------------------------------------------------------
@@ -214,8 +201,10 @@ def save(
     """Write ``state``, ``config`` and optional ``metrics`` to one ``.npz`` file, atomically.
 
     Args:
-        path: the file; ``.npz`` is appended when the name lacks it (as ``numpy.savez`` does).
-            An existing file is replaced; the directory must exist.
+        path: the file; ``.npz`` is appended when the name does not end in ``.npz`` in any
+            case (``x`` -> ``x.npz``; ``x.NPZ`` is kept). An existing file is replaced; the
+            directory must exist. Temporary files left by earlier saves to this path that were
+            killed are removed.
         state: one agent or a batch: every field shaped ``[*B, *init_shape]`` with the same ``B``.
         config: the agent's config (one, or stacked for a sweep); stored as ``config.to_dict()``.
         metrics: a flat mapping ``name -> array`` or a ``NamedTuple`` of arrays (stored by field
@@ -228,7 +217,9 @@ def save(
     Raises:
         TypeError: ``state``, ``config`` or ``metrics`` of the wrong kind, JAX tracers, or
             non-numeric dtypes.
-        ValueError: inconsistent shapes or dtypes, bad metric names.
+        ValueError: inconsistent shapes or dtypes, bad metric names, values ``load`` would
+            refuse (a non-finite ``q``, an index out of range: ``file_layout.LEAF_RANGES``).
+        OSError: the file cannot be written (the message and ``filename`` name ``path``).
     """
     if not isinstance(state, DynaQState):
         raise TypeError(f"save: state must be a DynaQState, got {type(state).__name__}")
@@ -250,7 +241,7 @@ def save(
                 )
             arr = _to_host("save", f"metrics[{name!r}]", value)
             arrays[_METRICS + name] = arr
-            metric_meta[name] = _describe(arr)
+            metric_meta[name] = array_record(arr)
 
     metadata = {
         "format": FORMAT_NAME,
@@ -260,28 +251,33 @@ def save(
         "n_states": state.n_states,
         "n_actions": state.n_actions,
         "batch_shape": list(batch),
-        "state": {f: _describe(arr) for f, arr in fields.items()},
+        "state": {f: array_record(arr) for f, arr in fields.items()},
         "metrics": metric_meta,
     }
     meta_bytes = json.dumps(metadata, indent=1, allow_nan=False).encode("utf-8")
 
     out = Path(path)
-    if out.suffix != ".npz":
+    if out.suffix.lower() != ".npz":
         out = out.with_name(out.name + ".npz")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"save: directory {out.parent} does not exist")
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    remove_stale_temps(out)
+    tmp = temp_path(out)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_npz(fh, meta_bytes, arrays, compress)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as fh:
+            write_npz(fh, meta_bytes, arrays, compress)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise write_error(e, out) from e
         raise
+    finally:
+        forget_temp(tmp)
     with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
         dir_fd = os.open(out.parent, os.O_RDONLY)
         try:
@@ -293,25 +289,21 @@ def save(
 
 # -- load -----------------------------------------------------------------------------------------
 
-_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, zlib.error)
+MAX_METADATA_BYTES = 64 * 2**20
+"""The largest ``metadata.json`` read."""
 
 
-def _read_member(path: Path, zf: zipfile.ZipFile, name: str) -> bytes:
+def _read_member(path: Path, zf: zipfile.ZipFile, member: str, what: str, limit: int) -> bytes:
+    """The bytes of ``member`` (CRC checked), refused before reading if it claims > ``limit``."""
+    size = zf.getinfo(member).file_size
+    if size > limit:
+        raise DynaQFileError(
+            path, f"{what} claims {size} bytes, more than its metadata allows ({limit})"
+        )
     try:
-        return zf.read(name)
-    except _CORRUPT as e:
-        raise DynaQFileError(path, f"member {name!r} is truncated or corrupted ({e})") from e
-
-
-def _read_array(path: Path, zf: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
-    try:
-        with zf.open(name + _NPY) as member:
-            arr = np.lib.format.read_array(member, allow_pickle=False)
-            if member.read(1):
-                raise ValueError("trailing bytes after the array data")
-    except _CORRUPT as e:
-        raise DynaQFileError(path, f"array {name!r} is truncated or corrupted ({e})") from e
-    return arr
+        return zf.read(member)
+    except ZIP_ERRORS as e:
+        raise DynaQFileError(path, f"{what} is truncated or corrupted ({e})") from e
 
 
 def _is_int(value: object, lo: int) -> bool:
@@ -320,38 +312,58 @@ def _is_int(value: object, lo: int) -> bool:
 
 def _entry(path: Path, label: str, entry: object) -> tuple[np.dtype[Any], tuple[int, ...], str]:
     """Parse one ``{dtype, shape, sha256}`` record of the metadata."""
-    bad = DynaQFileError(path, f"malformed metadata: the record of {label} is {entry!r}")
+
+    def bad() -> DynaQFileError:
+        return DynaQFileError(
+            path, f"malformed metadata: the record of {label} is {short_repr(entry)}"
+        )
+
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "sha256"}:
-        raise bad
+        raise bad()
     dtype_s, shape, digest = entry["dtype"], entry["shape"], entry["sha256"]
     if not isinstance(dtype_s, str) or not isinstance(digest, str):
-        raise bad
+        raise bad()
     if not isinstance(shape, list) or not all(_is_int(d, 0) for d in shape):
-        raise bad
+        raise bad()
     try:
         dtype = np.dtype(dtype_s)
-    except TypeError:
-        raise bad from None
+    except (TypeError, ValueError, SyntaxError):
+        raise bad() from None
     if dtype.kind not in _DTYPE_KINDS:
-        raise DynaQFileError(path, f"{label} has unsupported dtype {dtype_s!r}")
+        raise DynaQFileError(path, f"{label} has unsupported dtype {short_repr(dtype_s)}")
     return dtype, tuple(shape), digest
 
 
+Record = tuple[np.dtype[Any], tuple[int, ...], str]
+
+
 def _checked_array(
-    path: Path, zf: zipfile.ZipFile, member: str, label: str, entry: object
+    path: Path, member: str, label: str, record: Record, data: bytes
 ) -> npt.NDArray[Any]:
-    """Read ``member`` and check it against its metadata record: dtype, shape, digest."""
-    dtype, shape, digest = _entry(path, label, entry)
-    arr = _read_array(path, zf, member)
-    if arr.shape != shape:
+    """The array in ``data`` (``member``'s bytes), checked against its parsed metadata record:
+    header (dtype, shape), size, digest. A read-only view of ``data``."""
+    dtype, shape, digest = record
+    count = math.prod(shape)
+    try:
+        got_dtype, got_shape, offset = npy_header(data)
+    except ValueError as e:
+        raise DynaQFileError(path, f"array {member!r} is truncated or corrupted ({e})") from e
+    if got_shape != shape:
         raise DynaQFileError(
-            path, f"{label} has shape {arr.shape} in the archive, but the metadata records {shape}"
+            path, f"{label} has shape {got_shape} in the archive, but the metadata records {shape}"
         )
-    if arr.dtype != dtype:
+    if got_dtype != dtype:
         raise DynaQFileError(
-            path, f"{label} has dtype {arr.dtype} in the archive, but the metadata records {dtype}"
+            path, f"{label} has dtype {got_dtype} in the archive, but the metadata records {dtype}"
         )
-    if _digest(arr) != digest:
+    if len(data) - offset != count * dtype.itemsize:
+        raise DynaQFileError(
+            path,
+            f"array {member!r} is truncated or corrupted ({len(data) - offset} bytes of data, "
+            f"{count * dtype.itemsize} expected)",
+        )
+    arr = np.frombuffer(data, dtype, count=count, offset=offset).reshape(shape)
+    if array_digest(arr) != digest:
         raise DynaQFileError(
             path, f"{label} does not match its recorded digest: the file was modified or corrupted"
         )
@@ -359,49 +371,53 @@ def _checked_array(
 
 
 def _names(members: list[str], prefix: str) -> list[str]:
-    return [m[len(prefix) : -len(_NPY)] for m in members if m.startswith(prefix)]
+    return [m[len(prefix) : -len(NPY)] for m in members if m.startswith(prefix)]
 
 
 def _parse_metadata(path: Path, zf: zipfile.ZipFile) -> dict[str, Any]:
     members = zf.namelist()
-    if _METADATA not in members:
+    if METADATA not in members:
         raise DynaQFileError(
-            path, f"no {_METADATA} entry: not a dynaq-jax file (a plain numpy .npz?)"
+            path, f"no {METADATA} entry: not a dynaq-jax file (a plain numpy .npz?)"
         )
-    raw = _read_member(path, zf, _METADATA)
+    raw = _read_member(path, zf, METADATA, f"member {METADATA!r}", MAX_METADATA_BYTES)
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DynaQFileError(path, f"{_METADATA} is not valid JSON ({e})") from e
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError: ValueErrors
+        raise DynaQFileError(path, f"{METADATA} is not valid JSON ({short_repr(e)})") from e
     if not isinstance(meta, dict):
-        raise DynaQFileError(
-            path, f"{_METADATA} must hold a JSON object, got {type(meta).__name__}"
-        )
+        raise DynaQFileError(path, f"{METADATA} must hold a JSON object, got {type(meta).__name__}")
 
     fmt = meta.get("format")
     if fmt != FORMAT_NAME:
-        raise DynaQFileError(path, f"not a dynaq-jax file: format is {fmt!r}, not {FORMAT_NAME!r}")
+        raise DynaQFileError(
+            path, f"not a dynaq-jax file: format is {short_repr(fmt)}, not {FORMAT_NAME!r}"
+        )
     version = meta.get("format_version")
     if not isinstance(version, int) or not _is_int(version, 1):
         raise DynaQFileError(
-            path, f"unknown format version {version!r} (this dynaq-jax reads {FORMAT_VERSION})"
+            path,
+            f"unknown format version {short_repr(version)} (this dynaq-jax reads {FORMAT_VERSION})",
         )
     if version > FORMAT_VERSION:
         raise DynaQFileError(
             path,
             f"format version {version} is newer than this dynaq-jax reads ({FORMAT_VERSION}); "
-            f"the file was written by dynaq-jax {meta.get('library_version')!r}: upgrade",
+            f"the file was written by dynaq-jax {short_repr(meta.get('library_version'))}: upgrade",
         )
 
     for key in ("n_states", "n_actions"):
-        if not _is_int(meta.get(key), 1):
+        value = meta.get(key)
+        if not _is_int(value, 1):
             raise DynaQFileError(
-                path, f"malformed metadata: {key} must be a positive int, got {meta.get(key)!r}"
+                path,
+                f"malformed metadata: {key} must be a positive int, got {short_repr(value)}",
             )
     batch = meta.get("batch_shape")
     if not isinstance(batch, list) or not all(_is_int(d, 0) for d in batch):
         raise DynaQFileError(
-            path, f"malformed metadata: batch_shape must be a list of ints >= 0, got {batch!r}"
+            path,
+            f"malformed metadata: batch_shape must be a list of ints >= 0, got {short_repr(batch)}",
         )
     if not isinstance(meta.get("config"), dict):
         raise DynaQFileError(path, "malformed metadata: config must be a JSON object")
@@ -416,11 +432,14 @@ def load(path: PathLike) -> Loaded:
     """Read a file written by ``save``, checking everything against its metadata.
 
     Checks, each failing with ``DynaQFileError`` naming the file and the problem: the file exists
-    and is an intact zip archive; ``metadata.json`` is present, valid JSON, of format
-    ``"dynaq-jax"`` and a known version; the config is valid (``DynaQConfig`` validation); the
-    archive holds exactly the ``DynaQState`` fields (and the recorded metrics); every state array
-    has shape ``[*batch_shape, *init(n_states, n_actions, config)'s shape]`` and ``init``'s dtype;
-    every array matches its recorded dtype, shape and SHA-256 digest. Nothing is unpickled.
+    and is an intact zip archive (stored or deflated members whose sizes fit the file);
+    ``metadata.json`` is present, valid JSON, of format ``"dynaq-jax"`` and a known version; the
+    config is valid (``DynaQConfig`` validation); the archive holds exactly the ``DynaQState``
+    fields (and the recorded metrics); every state array has shape ``[*batch_shape,
+    *init(n_states, n_actions, config)'s shape]`` and ``init``'s dtype; every array matches its
+    recorded dtype, shape (its member's size is checked before it is read) and SHA-256 digest;
+    every state array holds values its leaf may hold (indices in range, counts ``>= 0``, floats
+    finite: ``file_layout.LEAF_RANGES``; metrics may hold anything). Nothing is unpickled.
 
     Returns:
         ``Loaded(state, config, metrics, metadata)``; the state's arrays are bit-identical to the
@@ -429,18 +448,22 @@ def load(path: PathLike) -> Loaded:
     path = Path(path)
     if not path.exists():
         hint = ""
-        if path.suffix != ".npz" and path.with_name(path.name + ".npz").exists():
+        if path.suffix.lower() != ".npz" and path.with_name(path.name + ".npz").exists():
             hint = f" (did you mean {path.name}.npz?)"
         raise DynaQFileError(path, f"no such file{hint}")
     if not path.is_file():
         raise DynaQFileError(path, "not a regular file")
     try:
+        size = path.stat().st_size
         zf = zipfile.ZipFile(path)
-    except _CORRUPT as e:
+    except ZIP_ERRORS as e:
         raise DynaQFileError(
             path, f"not a readable .npz archive: not a zip file, or truncated ({e})"
         ) from e
     with zf:
+        problem = zip_problem(zf, size)
+        if problem is not None:
+            raise DynaQFileError(path, problem)
         return _load(path, zf)
 
 
@@ -449,9 +472,27 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
     if len(set(members)) != len(members):
         raise DynaQFileError(path, "the archive holds duplicate members")
     meta = _parse_metadata(path, zf)
+    for member in members:
+        ok = member == METADATA or (member.endswith(NPY) and member.startswith((_STATE, _METRICS)))
+        if not ok:
+            raise DynaQFileError(path, f"unexpected archive member {member!r}")
+    state_meta: dict[str, Any] = meta["state"]
+    metric_meta: dict[str, Any] | None = meta["metrics"]
+    # The bytes of every recorded array, each member's size checked against its record before
+    # it is read; every CRC checked before the rest.
+    raw: dict[str, tuple[Record, bytes]] = {}
+    for group, records, kind in ((_STATE, state_meta, "state"), (_METRICS, metric_meta, "metrics")):
+        for name, entry in (records or {}).items():
+            if group + name + NPY in members:
+                dtype, shape, digest = _entry(path, f"{kind} array {name!r}", entry)
+                limit = math.prod(shape) * dtype.itemsize + NPY_MAX_HEADER + 16
+                what = f"array {group + name!r}"
+                data = _read_member(path, zf, group + name + NPY, what, limit)
+                raw[group + name] = (dtype, shape, digest), data
+
     try:
         config = DynaQConfig.from_dict(meta["config"])
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RecursionError, OverflowError) as e:
         raise DynaQFileError(path, f"invalid config in metadata: {e}") from e
 
     n_s, n_a, batch = meta["n_states"], meta["n_actions"], tuple(meta["batch_shape"])
@@ -463,16 +504,8 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
         raise DynaQFileError(
             path, f"malformed metadata: n_states={n_s}, n_actions={n_a} give no valid state ({e})"
         ) from e
-    metric_meta: dict[str, Any] | None = meta["metrics"]
 
     # Which arrays: exactly the DynaQState fields (listed and present), the recorded metrics.
-    for member in members:
-        ok = member == _METADATA or (
-            member.endswith(_NPY) and member.startswith((_STATE, _METRICS))
-        )
-        if not ok:
-            raise DynaQFileError(path, f"unexpected archive member {member!r}")
-    state_meta: dict[str, Any] = meta["state"]
     in_archive = _names(members, _STATE)
     # version 1 predates these fields; their dense-model values are known (empty, zero)
     implied: dict[str, jax.ShapeDtypeStruct] = {}
@@ -503,10 +536,10 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
         raise DynaQFileError(path, f"missing metrics array(s) {', '.join(map(repr, absent))}")
 
     # Shapes and dtypes that n_states, n_actions and batch_shape imply, then the data itself.
-    fields: dict[str, jax.Array] = {}
+    fields: dict[str, npt.NDArray[Any]] = {}
     for f, spec in specs.items():
         label = f"state array {f!r}"
-        dtype, shape, _ = _entry(path, label, state_meta[f])
+        dtype, shape, _ = raw[_STATE + f][0]
         want = batch + tuple(spec.shape)
         if shape != want:
             raise DynaQFileError(
@@ -516,10 +549,10 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             )
         if not _same_dtype(dtype, spec.dtype):
             raise DynaQFileError(path, f"{label} has dtype {dtype}, expected {spec.dtype}")
-        arr = _checked_array(path, zf, _STATE + f, label, state_meta[f])
-        fields[f] = jnp.asarray(arr.astype(spec.dtype, copy=False))
+        arr = _checked_array(path, _STATE + f, label, *raw[_STATE + f])
+        fields[f] = arr.astype(spec.dtype, copy=False)
     for f, spec in implied.items():
-        fields[f] = jnp.zeros(batch + tuple(spec.shape), spec.dtype)
+        fields[f] = np.zeros(batch + tuple(spec.shape), spec.dtype)
     if version < 3:  # the 14 fields of versions 1 and 2 -> the leaves this config's state has
         fields = {LEGACY_FIELDS[f]: x for f, x in fields.items() if LEGACY_FIELDS[f] in target}
         if set(fields) != set(target):
@@ -535,17 +568,20 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
                     f"{fields[name].shape}, the config needs {batch + tuple(spec.shape)} (version "
                     "1 predates the compact model)",
                 )
-    shapes = jax.eval_shape(lambda: init(n_s, n_a, config))
-    paths = [leaf_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
-    state = jax.tree.unflatten(jax.tree.structure(shapes), [fields[p] for p in paths])
-
+    for name, arr in fields.items():  # the values: intact bytes may still be out of range
+        problem = leaf_problem(name, arr, n_s, n_a)
+        if problem is not None:
+            raise DynaQFileError(path, f"state array {name!r} {problem}")
     metrics: dict[str, npt.NDArray[Any]] | None = None
     if metric_meta is not None:
         metrics = {}
-        for name, entry in metric_meta.items():
-            arr = _checked_array(path, zf, _METRICS + name, f"metrics array {name!r}", entry)
-            metrics[name] = arr.astype(arr.dtype.newbyteorder("="), copy=False)
+        for name in metric_meta:
+            member = _METRICS + name
+            arr = _checked_array(path, member, f"metrics array {name!r}", *raw[member])
+            metrics[name] = np.array(arr, arr.dtype.newbyteorder("="))  # writable, native
 
+    leaves = [jnp.asarray(fields[name]) for name in target]  # init's leaf order
+    state = jax.tree.unflatten(state_structure(n_s, n_a, config), leaves)
     return Loaded(state=state, config=config, metrics=metrics, metadata=meta)
 
 
