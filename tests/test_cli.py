@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import dynaq_jax
-from dynaq_jax.experiments import benchmark, cli
+from dynaq_jax.experiments import benchmark, cli, output
 from dynaq_jax.experiments.benchmark import BenchOptions
 from dynaq_jax.experiments.sweeping import SweepingOptions
 
@@ -80,6 +80,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int,
 
 def load_summary(folder: Path) -> dict[str, Any]:
     summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
+    # the folder is exactly the run: the files its summary lists, each a known output name, and
+    # no partial folder beside it
+    assert sorted(summary["files"]) == sorted(p.name for p in folder.iterdir())
+    assert all(output.is_output_file(name) for name in summary["files"])
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.")]
     for name in summary["files"]:
         assert (folder / name).is_file(), name
     for png in folder.glob("*.png"):
@@ -337,6 +342,9 @@ def test_help_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     for sub in ("frozen-lake", "maze", "blocking", "shortcut", "bench", "sweeping"):
         code, out, _ = run_main([sub, "--help"], capsys)
         assert code == 0 and "--out" in out
+        # --out's help says the folder is replaced whole
+        out_help = next(t for f, t in option_helps(out).items() if f.startswith("--out"))
+        assert "replaced" in out_help or "swapped in" in out_help, (sub, out_help)
         # every option of every subcommand has a help text (its field's docstring), not only
         # the default
         helps = option_helps(out)
@@ -484,4 +492,8 @@ def test_sweeping_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         capsys,
     )
     assert code == 0
-    assert any(out.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == ["example84.json", "example84.png"]
+    rows = json.loads(
+        (out / "example84.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON")
+    )
+    assert [(r["planner"], r["seeds"]) for r in rows] == [("sample", 2), ("sweeping", 2)]

@@ -292,6 +292,27 @@ def test_write_frozen_lake(tmp_path: Path) -> None:
     assert np.array_equal(loaded.state.q, np.asarray(result.train.state.q))
     with pytest.raises(ValueError, match="not a folder"):
         frozen_lake.write_frozen_lake(result, folder / "summary.json")
+    assert all(output.is_output_file(f.name) for f in files)
+
+
+def test_writer_in_place_drops_the_old_summary_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called directly (not through the command line's swapped folder), a writer writes in place:
+    it removes an earlier ``summary.json`` before anything else and writes its own last, so a
+    folder it did not finish has no summary."""
+    folder = tmp_path / "fl"
+    folder.mkdir()
+    (folder / "summary.json").write_text('{"seeds": 4}\n')
+
+    def fails(*args: Any, **kwargs: Any) -> Path:
+        assert not (folder / "summary.json").exists()
+        raise OSError("disk full")
+
+    monkeypatch.setattr(frozen_lake, "write_csv", fails)
+    with pytest.raises(OSError, match="disk full"):
+        frozen_lake.write_frozen_lake(frozen_lake_result(n_episodes=5), folder)
+    assert (folder / "metrics.npz").is_file() and not (folder / "summary.json").exists()
 
 
 # -- Figure 8.2 summary and writer ----------------------------------------------------------------

@@ -47,7 +47,6 @@ the options ``BenchOptions``). Usage::
 
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import re
@@ -89,13 +88,14 @@ from dynaq_jax.experiments.benchmark_report import (
     overall_status,
     targets_text,
 )
-from dynaq_jax.experiments.options import FieldCheck, check_fields
+from dynaq_jax.experiments.options import POSITIVE_INT, FieldCheck, check_fields
+from dynaq_jax.experiments.output import staged_output, write_json
 from dynaq_jax.plotting import plot_scaling
 from dynaq_jax.train import memory_per_seed
 
-SEED_COUNTS = FieldCheck(int, "a positive int", minimum=1, many=True, optional=True)
+SEED_COUNTS = dataclasses.replace(POSITIVE_INT, many=True, optional=True)
 ENV_NAMES = FieldCheck(str, metavar="ENV", many=True, optional=True)
-OPTIONAL_POSITIVE_INT = FieldCheck(int, "a positive int", minimum=1, optional=True)
+OPTIONAL_POSITIVE_INT = dataclasses.replace(POSITIVE_INT, optional=True)
 
 OptionalPositiveInt = Annotated[
     int | None,
@@ -121,7 +121,7 @@ class BenchOptions:
     quick: bool = False
     """small sizes (seconds): for tests and CI; the targets are then mostly not measured"""
     out: Path = Path("runs/bench")
-    """output folder for bench.json and the plots"""
+    """output folder for bench.json and the plots (replaced whole when the run is done)"""
     envs: Annotated[
         tuple[str, ...] | None,
         ENV_NAMES,
@@ -199,11 +199,17 @@ def _peak_rss_bytes() -> int | None:
 
 
 def run_benchmark(
-    options: Options, numpy: bool = True, log: Callable[[str], None] = print
+    options: Options,
+    numpy: bool = True,
+    log: Callable[[str], None] = print,
+    folder: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every measurement of ``options``, write ``bench.json`` and the scaling plots into
-    ``options.out``, and return the report (the JSON's content)."""
-    options.out.mkdir(parents=True, exist_ok=True)
+    """Run every measurement of ``options``, write ``bench.json`` (strict JSON: an undefined
+    number is ``null``) and the scaling plots into ``folder`` (default ``options.out``; ``main``
+    passes a fresh folder that then replaces ``options.out``), and return the report (the JSON's
+    content)."""
+    out = options.out if folder is None else Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
     budget = int(options.memory_budget_gb * 2**30)
     rows: list[Row] = []
     memory: list[dict[str, Any]] = []
@@ -263,7 +269,7 @@ def run_benchmark(
             has_ref = any(r.impl == NUMPY_IMPL for r in env_rows)
             path = plot_scaling(
                 plottable,
-                options.out / f"scaling_{_slug(env_name)}.png",
+                out / f"scaling_{_slug(env_name)}.png",
                 reference=NUMPY_IMPL if has_ref else None,
                 title=f"Dyna-Q planning throughput: {env_name}, n = {options.planning_steps}",
             )
@@ -280,7 +286,7 @@ def run_benchmark(
         "plots": plots,
         "markdown": markdown_table(rows),
     }
-    (options.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out / "bench.json", report)
     return report
 
 
@@ -359,24 +365,27 @@ def _rerun_with_devices(args: BenchOptions, devices: int) -> int:
 
 def main(args: BenchOptions) -> int:
     """Run the benchmark for parsed ``args`` ; returns the exit status
-    (0 once the benchmark ran, whatever the targets; 2 on a usage error)."""
+    (0 once the benchmark ran, whatever the targets; 2 on a usage error, printed as
+    ``dynaq-jax: error: ...``). The files are written into a fresh folder that replaces
+    ``args.out`` once they all are (``output.staged_output``)."""
     try:
         options = options_from_args(args)
     except ValueError as err:
-        print(f"dynaq-jax bench: error: {err}", file=sys.stderr)
+        print(f"dynaq-jax: error: bench: {err}", file=sys.stderr)
         return 2
     if args.devices is not None and jax.default_backend() == "cpu":
         have = len(jax.local_devices())
         if have != args.devices:
             if os.environ.get(_CHILD_ENV):
                 print(
-                    f"dynaq-jax bench: error: asked for {args.devices} host devices, JAX has "
+                    f"dynaq-jax: error: bench: asked for {args.devices} host devices, JAX has "
                     f"{have} despite XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
                     file=sys.stderr,
                 )
                 return 2
             return _rerun_with_devices(args, args.devices)
-    report = run_benchmark(options, numpy=not args.no_numpy)
+    with staged_output(options.out) as folder:
+        report = run_benchmark(options, numpy=not args.no_numpy, folder=folder)
     print()
     print(report["markdown"])
     print()

@@ -19,6 +19,7 @@ import numpy as np
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, distinct_outcomes, from_gymnasium
 from dynaq_jax.experiments import reference_numpy
+from dynaq_jax.experiments.options import MAX_COUNT, MAX_PLANNING_STEPS, check_planning_draw
 from dynaq_jax.train import memory_per_seed, train_seeds
 
 # -- what is measured -----------------------------------------------------------------------------
@@ -105,10 +106,32 @@ class Options:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"benchmark option {name} must be positive, got {value}")
+            if not math.isfinite(value):
+                raise ValueError(f"benchmark option {name} must be finite, got {value}")
+        counts = {
+            "seeds": max(self.seeds),
+            "steps": self.steps or 1,
+            "max_steps": self.max_steps,
+            "repeats": self.repeats,
+            "numpy_seeds": self.numpy_seeds,
+            "numpy_episodes": self.numpy_episodes,
+        }
+        for name, value in counts.items():
+            if value > MAX_COUNT:
+                raise ValueError(
+                    f"benchmark option {name} must be at most {MAX_COUNT} (2**31 - 1: JAX counts "
+                    f"in int32), got {value}"
+                )
         if self.max_steps < self.min_steps:
             raise ValueError(f"max_steps {self.max_steps} < min_steps {self.min_steps}")
         if self.planning_steps < 0:
             raise ValueError(f"planning_steps must be >= 0, got {self.planning_steps}")
+        if self.planning_steps > MAX_PLANNING_STEPS:
+            raise ValueError(
+                f"planning_steps must be at most {MAX_PLANNING_STEPS} (planned updates per real "
+                f"step), got {self.planning_steps}"
+            )
+        check_planning_draw("benchmark options", self.planning_steps, max(self.seeds))
 
 
 def resolve_env(name: str) -> str:

@@ -40,7 +40,9 @@ from dynaq_jax.experiments.options import (
     PlanningSteps,
     PlusKappa,
     PositiveInt,
+    Seed,
     check_fields,
+    check_planning_draw,
 )
 from dynaq_jax.experiments.output import (
     DPI,
@@ -90,7 +92,7 @@ class ChangingMazeProtocol:
     """exploration rate of epsilon-greedy acting (ties broken at random), in [0, 1]"""
     model: Model = "deterministic"
     """the model: 'count' (T_c counts, smoothed rewards) or 'deterministic' (last (s', r) seen)"""
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     """base PRNG seed; run i uses jax.random.split(jax.random.key(SEED), RUNS)[i]"""
 
     def __post_init__(self) -> None:
@@ -101,6 +103,7 @@ class ChangingMazeProtocol:
                 f"got {self.switch_step}"
             )
         self.configs()
+        check_planning_draw(type(self).__name__, self.planning_steps, 2 * self.runs, "2 x runs")
 
     def configs(self) -> tuple[DynaQConfig, DynaQConfig]:
         """The ``DynaQConfig`` of Dyna-Q (``kappa = 0``) and of Dyna-Q+ (``kappa``)."""

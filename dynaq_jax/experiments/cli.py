@@ -18,6 +18,11 @@ option's default, its help (the field's docstring) and its check (its annotation
 ``--out`` (default ``runs/<subcommand>``) and prints a compact summary. User errors print
 ``dynaq-jax: error: ...`` and exit with status 2.
 
+``--out`` is checked before any training (``output.check_out``: not empty, not the current folder,
+creatable and writable, holding only files a run writes). A run writes its files into a hidden
+sibling ``.NAME.partial-<pid>-<hex>`` and swaps it in for ``NAME`` once all are written
+(``output.staged_output``): the folder is always one complete run, never old files beside new ones.
+
 To split the seeds over both cores of a CPU, start the command with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` in its environment (JAX reads it at start).
 """
@@ -61,6 +66,7 @@ from dynaq_jax.experiments.frozen_lake import (
     summarize_frozen_lake,
     write_frozen_lake,
 )
+from dynaq_jax.experiments.output import check_out, staged_output
 from dynaq_jax.experiments.sweeping import SweepingOptions
 from dynaq_jax.version import __version__
 
@@ -86,12 +92,20 @@ PROTOCOL = tyro.conf.arg(
 """The help of an experiment's protocol options (otherwise tyro shows the protocol's docstring)."""
 
 
+OUT_HELP = (
+    "output folder for metrics (npz, CSV), summary.json and PNG plots; checked before training; "
+    "written as a hidden sibling .NAME.partial-* and swapped in whole once complete (so it must "
+    "hold only files a run writes)"
+)
+"""The help of ``--out``."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentOutput:
     """The options every experiment shares besides its protocol's: output folder, progress."""
 
-    out: Path
-    """output folder for metrics (npz, CSV), summary.json and PNG plots"""
+    out: Annotated[Path, tyro.conf.arg(help=OUT_HELP)]
+    """The output folder (``OUT_HELP``)."""
     no_progress: bool = False
     """no progress bar"""
 
@@ -105,7 +119,8 @@ class FrozenLakeCommand(ExperimentOutput):
     def run(self, command: str) -> int:
         """Train, evaluate, write the output folder and print the report."""
         result = run_frozen_lake(self.protocol, progress=not self.no_progress)
-        files = write_frozen_lake(result, self.out, command=command)
+        with staged_output(self.out) as folder:
+            files = write_frozen_lake(result, folder, command=command)
         report(format_frozen_lake(summarize_frozen_lake(result)), files, self.out)
         return 0
 
@@ -119,7 +134,8 @@ class DynaMazeCommand(ExperimentOutput):
     def run(self, command: str) -> int:
         """Train, evaluate, write the output folder and print the report."""
         result = run_dyna_maze(self.protocol, progress=not self.no_progress)
-        files = write_dyna_maze(result, self.out, command=command)
+        with staged_output(self.out) as folder:
+            files = write_dyna_maze(result, folder, command=command)
         report(format_dyna_maze(summarize_dyna_maze(result)), files, self.out)
         return 0
 
@@ -133,7 +149,8 @@ class ChangingMazeCommand(ExperimentOutput):
     def run(self, command: str) -> int:
         """Train, evaluate, write the output folder and print the report."""
         result = run_changing_maze(self.protocol, progress=not self.no_progress)
-        files = write_changing_maze(result, self.out, command=command)
+        with staged_output(self.out) as folder:
+            files = write_changing_maze(result, folder, command=command)
         report(format_changing_maze(summarize_changing_maze(result)), files, self.out)
         return 0
 
@@ -210,8 +227,9 @@ SUBCOMMANDS: Any = Union[  # noqa: UP007 (a union of Annotated types, built at r
 
 DESCRIPTION = (
     "Typed, purely functional tabular Dyna-Q in JAX: the published experiments. Each experiment "
-    "writes metrics (npz, CSV), summary.json and PNG plots to --out. Run 'dynaq-jax SUBCOMMAND "
-    "--help' for a subcommand's options and defaults; 'dynaq-jax --version' for the version."
+    "writes metrics (npz, CSV), summary.json and PNG plots to --out, which it replaces whole once "
+    "every file is written. Run 'dynaq-jax SUBCOMMAND --help' for a subcommand's options and "
+    "defaults; 'dynaq-jax --version' for the version."
 )
 
 
@@ -296,6 +314,22 @@ def _usage_error(message: str, hint: str | None = None) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
+def out_argument(argv: Sequence[str]) -> str | None:
+    """The text of the last ``--out`` in ``argv`` (``None``: not given). ``--out ''`` parses to
+    the path ``.``; the text tells an empty value apart."""
+    text = None
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            text = argv[i + 1]
+        elif arg.startswith("--out="):
+            text = arg[len("--out=") :]
+    return text
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err)
+
+
 def _command_line(argv: Sequence[str]) -> str:
     return " ".join([PROG, *(shlex.quote(a) for a in argv)])
 
@@ -315,19 +349,18 @@ def run(command: Command, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dynaq-jax`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
 
-    0 on success; 2 for a user error (a bad option or value: ``dynaq-jax: error: ...``, with no
-    traceback); 130 when interrupted.
+    0 on success; 2 for a user error (a bad option or value, an unusable ``--out``, sizes too
+    large for memory: ``dynaq-jax: error: ...``, with no traceback); 130 when interrupted (the
+    output folder is then left as it was).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         command = parse_args(args)
     except SystemExit as exit_:  # --help, --version, or a usage error (already printed)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    out = Path(command.out)
-    if out.exists() and not out.is_dir():
-        print(f"{PROG}: error: --out {out} exists and is not a folder", file=sys.stderr)
-        return EXIT_USAGE
+    text = out_argument(args)
     try:
+        check_out(command.out if text is None else text)
         return run(command, args)
     except ValueError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
@@ -335,10 +368,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if not _out_of_memory(err):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"{PROG}: error: out of memory ({first[:300]}); use fewer seeds, runs, episodes or "
+            "planning steps",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
 
 __all__ = [
     "ALIASES",
+    "OUT_HELP",
     "PROG",
     "PROTOCOL",
     "SUBCOMMANDS",
@@ -349,6 +393,7 @@ __all__ = [
     "ExperimentOutput",
     "FrozenLakeCommand",
     "main",
+    "out_argument",
     "parse_args",
     "report",
     "run",

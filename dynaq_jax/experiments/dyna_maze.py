@@ -30,14 +30,15 @@ from dynaq_jax.experiments.common import (
     timed_training,
 )
 from dynaq_jax.experiments.options import (
+    PLANNING_STEPS,
     Discount,
     Epsilon,
-    FieldCheck,
     LearningRate,
     Model,
-    NonNegativeInt,
     PositiveInt,
+    Seed,
     check_fields,
+    check_planning_draw,
 )
 from dynaq_jax.experiments.output import (
     DPI,
@@ -57,7 +58,7 @@ NEAR_OPTIMAL_FACTOR = 1.5
 READOUT_EPISODES = (1, 2, 3, 5, 10, 25, 50)
 """Episodes at which the Figure 8.2 summary reads the mean steps per episode."""
 
-PLANNING_STEPS_VALUES = FieldCheck(int, config_field="planning_steps", metavar="N", many=True)
+PLANNING_STEPS_VALUES = dataclasses.replace(PLANNING_STEPS, many=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,7 @@ class DynaMazeProtocol:
     """exploration rate of epsilon-greedy acting (ties broken at random), in [0, 1]"""
     model: Model = "deterministic"
     """the model: 'count' (T_c counts, smoothed rewards) or 'deterministic' (last (s', r) seen)"""
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     """base PRNG seed; run i uses jax.random.split(jax.random.key(SEED), RUNS)[i]"""
 
     def __post_init__(self) -> None:
@@ -99,6 +100,7 @@ class DynaMazeProtocol:
         object.__setattr__(self, "planning_steps", tuple(int(n) for n in steps))
         for n in self.planning_steps:
             self.config(n)
+        check_planning_draw(where, max(self.planning_steps), self.runs, "runs")
 
     def config(self, planning_steps: int) -> DynaQConfig:
         """The ``DynaQConfig`` of the agent with ``n = planning_steps``."""

@@ -38,16 +38,18 @@ from dynaq_jax.experiments.common import (
     timed_training,
 )
 from dynaq_jax.experiments.options import (
+    MAX_COUNT,
     Discount,
     Epsilon,
     FieldCheck,
     Kappa,
     LearningRate,
     Model,
-    NonNegativeInt,
     PlanningSteps,
     PositiveInt,
+    Seed,
     check_fields,
+    check_planning_draw,
 )
 from dynaq_jax.experiments.output import (
     DPI,
@@ -116,12 +118,19 @@ class FrozenLakeProtocol:
         tyro.conf.arg(aliases=("--not-slippery",), help_behavior_hint="(default: slippery)"),
     ] = True
     """the lake is slippery (the notebook's); --not-slippery: deterministic moves"""
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     """base PRNG seed; run i uses jax.random.split(jax.random.key(SEED), RUNS)[i]"""
 
     def __post_init__(self) -> None:
         check_fields(self)
         self.config()
+        where = type(self).__name__
+        check_planning_draw(where, self.planning_steps, self.seeds)
+        if self.episodes * self.max_steps > MAX_COUNT:
+            raise ValueError(
+                f"{where}: episodes x max_steps = {self.episodes} x {self.max_steps} real steps "
+                f"per seed exceeds {MAX_COUNT} (2**31 - 1: a run counts its steps in int32)"
+            )
 
     def config(self) -> DynaQConfig:
         """The agent's ``DynaQConfig``."""

@@ -9,6 +9,14 @@ A field annotated ``PositiveInt`` (``Annotated[int, POSITIVE_INT, POSITIVE_INT.c
   the option's text while it parses (``dynaq-jax: error: argument --seeds: must be a positive
   int, got '0'``).
 
+Counts are bounded above too (``maximum``): every count (seeds, runs, episodes, steps) is at most
+``MAX_COUNT`` (``2**31 - 1``: JAX counts in int32), a PRNG seed at most ``MAX_SEED``
+(``2**32 - 1``: a larger seed gives the key of a smaller one), ``planning_steps`` at most
+``MAX_PLANNING_STEPS`` (``10**6``), and ``check_planning_draw`` bounds the planned updates of one
+real step over all agents (``planning_steps x agents <= MAX_PLANNING_DRAW = 10**8``), so an
+absurd size is an error naming the value and the bound before any JAX work, not an overflow or
+an allocation failure inside JAX.
+
 The hyperparameters that ``DynaQConfig`` validates (``LearningRate``, ``Discount``, ``Epsilon``,
 ``Kappa``, ``PlanningSteps``) are not checked here again: their ``FieldCheck`` names the config
 field, and the command line builds ``DynaQConfig(**{field: value})`` and reports its
@@ -42,6 +50,8 @@ class FieldCheck:
         requirement: the range in words (``"a positive int"``), shown in errors; ``""``: no range.
         minimum: the lower bound of the range (``None``: none).
         strict: the value must exceed ``minimum`` (otherwise it may equal it).
+        maximum: the upper bound (inclusive; ``None``: none).
+        maximum_text: ``maximum`` in words for the errors (``""``: the number).
         choices: the allowed values (strings), if only some are.
         config_field: ``DynaQConfig`` validates the value under this field name (``""``: no).
         metavar: the placeholder in the command line's help (``""``: tyro's, e.g. ``INT``).
@@ -53,6 +63,8 @@ class FieldCheck:
     requirement: str = ""
     minimum: float | None = None
     strict: bool = False
+    maximum: float | None = None
+    maximum_text: str = ""
     choices: tuple[str, ...] = ()
     config_field: str = ""
     metavar: str = ""
@@ -67,6 +79,12 @@ class FieldCheck:
             return False
         return not (value > self.minimum if self.strict else value >= self.minimum)
 
+    def _too_large(self, value: Any) -> bool:
+        return self.maximum is not None and value > self.maximum
+
+    def _at_most(self) -> str:
+        return f"at most {self.maximum_text or self.maximum}"
+
     def check(self, where: str, name: str, value: object) -> None:
         """Raise ``ValueError`` (``"{where}: {name} must be ..., got ..."``) unless ``value``
         passes; a ``many`` value is checked element by element."""
@@ -79,9 +97,15 @@ class FieldCheck:
                     raise ValueError(
                         f"{where}: unknown {name} {v!r}; choose from {list(self.choices)}"
                     )
-            elif not self._is_kind(v) or (self.requirement and self._out_of_range(v)):
+            elif (
+                not self._is_kind(v)
+                or (self.requirement and self._out_of_range(v))
+                or (self.kind is float and not self.config_field and not math.isfinite(v))
+            ):
                 what = self.requirement or _KIND_NAMES[self.kind]
                 raise ValueError(f"{where}: {name} must be {what}, got {v!r}")
+            elif self._too_large(v):
+                raise ValueError(f"{where}: {name} must be {self._at_most()}, got {v!r}")
 
     def parse(self, text: str) -> Any:
         """The value of one command-line ``text``, checked (``ValueError`` otherwise): parsed as
@@ -95,6 +119,8 @@ class FieldCheck:
             raise ValueError(f"expected a finite number, got {text!r}")
         if self.requirement and self._out_of_range(value):
             raise ValueError(f"must be {self.requirement}, got {text!r}")
+        if self._too_large(value):
+            raise ValueError(f"must be {self._at_most()}, got {text!r}")
         if self.config_field:
             DynaQConfig(**{self.config_field: value})  # its ValueError names the field and value
         return value
@@ -158,8 +184,32 @@ def check_fields(obj: object) -> None:
         check.check(where, name, getattr(obj, name))
 
 
-POSITIVE_INT = FieldCheck(int, "a positive int", minimum=1)
-NON_NEGATIVE_INT = FieldCheck(int, "an int >= 0", minimum=0)
+MAX_COUNT = 2**31 - 1
+"""The largest count (seeds, runs, episodes, steps): JAX counts in int32."""
+MAX_SEED = 2**32 - 1
+"""The largest PRNG seed: ``jax.random.key`` keeps 32 bits, so seed ``2**32`` is seed 0 again."""
+MAX_PLANNING_STEPS = 10**6
+"""The largest ``planning_steps`` the command line takes (the core's own bound)."""
+MAX_PLANNING_DRAW = 10**8
+"""The most planned updates of one real step over all agents trained together
+(``planning_steps x agents``): one real step's planning draw is held in memory at once, about 55
+bytes per planned update (FrozenLake, measured), so the bound is about 5 GB."""
+
+_COUNT_TEXT = "2147483647 (2**31 - 1: JAX counts in int32)"
+POSITIVE_INT = FieldCheck(
+    int, "a positive int", minimum=1, maximum=MAX_COUNT, maximum_text=_COUNT_TEXT
+)
+NON_NEGATIVE_INT = FieldCheck(
+    int, "an int >= 0", minimum=0, maximum=MAX_COUNT, maximum_text=_COUNT_TEXT
+)
+SEED = FieldCheck(
+    int,
+    "an int >= 0",
+    minimum=0,
+    maximum=MAX_SEED,
+    maximum_text="4294967295 (2**32 - 1: a larger seed gives the key of a smaller one)",
+    metavar="SEED",
+)
 MODEL = FieldCheck(str, choices=MODEL_KINDS)
 LEARNING_RATE = FieldCheck(float, config_field="learning_rate", metavar="ALPHA")
 DISCOUNT = FieldCheck(float, config_field="discount", metavar="GAMMA")
@@ -168,12 +218,20 @@ KAPPA = FieldCheck(float, config_field="kappa")
 PLUS_KAPPA = FieldCheck(
     float, "> 0 (the Dyna-Q+ bonus)", minimum=0.0, strict=True, config_field="kappa"
 )
-PLANNING_STEPS = FieldCheck(int, config_field="planning_steps", metavar="N")
+PLANNING_STEPS = FieldCheck(
+    int,
+    config_field="planning_steps",
+    metavar="N",
+    maximum=MAX_PLANNING_STEPS,
+    maximum_text=f"{MAX_PLANNING_STEPS} (planned updates per real step)",
+)
 
 PositiveInt = Annotated[int, POSITIVE_INT, POSITIVE_INT.cli()]
 """An int ``>= 1``."""
 NonNegativeInt = Annotated[int, NON_NEGATIVE_INT, NON_NEGATIVE_INT.cli()]
 """An int ``>= 0``."""
+Seed = Annotated[int, SEED, SEED.cli()]
+"""A PRNG seed: an int in ``[0, 2**32 - 1]``."""
 Model = Annotated[str, MODEL, MODEL.cli()]
 """A model the command line offers: ``config.MODEL_KINDS`` (``"count"``, ``"deterministic"``)."""
 LearningRate = Annotated[float, LEARNING_RATE, LEARNING_RATE.cli()]
@@ -187,7 +245,20 @@ Kappa = Annotated[float, KAPPA, KAPPA.cli()]
 PlusKappa = Annotated[float, PLUS_KAPPA, PLUS_KAPPA.cli()]
 """A Dyna-Q+ ``kappa``: ``> 0`` (and a valid ``DynaQConfig.kappa``)."""
 PlanningSteps = Annotated[int, PLANNING_STEPS, PLANNING_STEPS.cli()]
-"""``DynaQConfig.planning_steps``: an int ``>= 0``."""
+"""``DynaQConfig.planning_steps``: an int in ``[0, MAX_PLANNING_STEPS]``."""
+
+
+def check_planning_draw(where: str, planning_steps: int, agents: int, what: str = "seeds") -> None:
+    """Raise ``ValueError`` unless ``planning_steps x agents <= MAX_PLANNING_DRAW``: the planned
+    updates of one real step over the ``agents`` trained together (``what``: what they are
+    called, in the message)."""
+    total = planning_steps * agents
+    if total > MAX_PLANNING_DRAW:
+        raise ValueError(
+            f"{where}: planning_steps x {what} = {planning_steps} x {agents} = {total} planned "
+            f"updates per real step exceeds {MAX_PLANNING_DRAW} (one real step's planning draw is "
+            "held in memory at once); use fewer seeds or fewer planning steps"
+        )
 
 
 __all__ = [
@@ -195,11 +266,16 @@ __all__ = [
     "EPSILON",
     "KAPPA",
     "LEARNING_RATE",
+    "MAX_COUNT",
+    "MAX_PLANNING_DRAW",
+    "MAX_PLANNING_STEPS",
+    "MAX_SEED",
     "MODEL",
     "NON_NEGATIVE_INT",
     "PLANNING_STEPS",
     "PLUS_KAPPA",
     "POSITIVE_INT",
+    "SEED",
     "Discount",
     "Epsilon",
     "FieldCheck",
@@ -210,6 +286,8 @@ __all__ = [
     "PlanningSteps",
     "PlusKappa",
     "PositiveInt",
+    "Seed",
     "check_fields",
+    "check_planning_draw",
     "field_checks",
 ]

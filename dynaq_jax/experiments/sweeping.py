@@ -15,11 +15,15 @@ final ``Q`` (``success_probability`` within the time limit) against
 ``optimal_success_probability``.
 
 The command line (``dynaq-jax sweeping``, options ``SweepingOptions``; ``experiments/sweeping.py``
-is a thin wrapper) prints markdown tables and writes JSON and a PNG.
+is a thin wrapper) prints markdown tables and writes strict JSON and a PNG: ``example84.json`` and
+``example84.png``, or ``frozenlake_<map>_<episodes>.json``. In ``example84.json`` the statistics
+of ``updates`` are ``null`` when no seed was solved within ``max_steps``. The folder is replaced
+whole (``output.staged_output``), keeping the JSON of the other experiment and of other maps and
+episode counts, so one folder collects them.
 """
 
 import dataclasses
-import json
+import fnmatch
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,11 +51,15 @@ from dynaq_jax.experiments.common import (
 )
 from dynaq_jax.experiments.frozen_lake import FROZEN_LAKE_MAP
 from dynaq_jax.experiments.options import (
+    POSITIVE_INT,
     FieldCheck,
     LearningRate,
     PositiveInt,
+    Seed,
     check_fields,
+    check_planning_draw,
 )
+from dynaq_jax.experiments.output import staged_output, write_json
 from dynaq_jax.numerics import first_argmax
 from dynaq_jax.plotting import plot_updates_vs_states
 from dynaq_jax.rng import split_key
@@ -66,6 +74,12 @@ PLANNER_LABELS = {
 }
 
 
+EXAMPLE_PLANNING_STEPS = 5
+"""Example 8.4's ``n``."""
+FROZENLAKE_PLANNING_STEPS = 50
+"""The FrozenLake table's ``n`` (the notebook's)."""
+
+
 def example_config(planner: str, learning_rate: float = 0.5) -> DynaQConfig:
     """Example 8.4's agent: alpha 0.5, gamma 0.95, epsilon 0.1, n = 5, theta 1e-4, the
     deterministic (last-seen) model, and the given planner. (``outcome_slots=1`` is kept so the
@@ -76,7 +90,7 @@ def example_config(planner: str, learning_rate: float = 0.5) -> DynaQConfig:
         learning_rate=learning_rate,
         discount=0.95,
         epsilon=0.1,
-        planning_steps=5,
+        planning_steps=EXAMPLE_PLANNING_STEPS,
         model="deterministic",
         theta=1e-4,
         planner=planner,
@@ -245,7 +259,13 @@ def example_8_4(
     learning_rate: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Run Example 8.4 for every scale and planner; one row per pair with the statistics over
-    seeds of the updates until optimal (solved seeds only) and the compile/run times."""
+    seeds of the updates until optimal (solved seeds only: NaN when no seed was solved, ``null``
+    in the JSON) and the compile/run times."""
+    where = "example_8_4"
+    POSITIVE_INT.check(where, "n_seeds", n_seeds)
+    POSITIVE_INT.check(where, "max_steps", max_steps)
+    SCALES.check(where, "scales", tuple(scales))
+    check_planning_draw(where, EXAMPLE_PLANNING_STEPS, n_seeds)
     rows: list[dict[str, Any]] = []
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     for k in scales:
@@ -306,10 +326,10 @@ def example_8_4_markdown(rows: Sequence[dict[str, Any]]) -> str:
             r = at[p]
             u = r["updates"]
             note = "" if r["solved"] == r["seeds"] else f" ({r['solved']}/{r['seeds']} solved)"
-            cells.append(f"{u['mean']:,.0f} ± {u['se']:,.0f}{note}")
+            cells.append(f"{u['mean']:,.0f} ± {u['se']:,.0f}{note}" if r["solved"] else "-" + note)
         if both:
             ratio = at["sample"]["updates"]["mean"] / at["sweeping"]["updates"]["mean"]
-            cells.append(f"{ratio:.1f}x")
+            cells.append(f"{ratio:.1f}x" if math.isfinite(ratio) else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -335,18 +355,22 @@ def frozenlake_table(
     *,
     seed: int = 0,
     hyperparameters: dict[str, dict[str, float]] | None = None,
-    planning_steps: int = 50,
+    planning_steps: int = FROZENLAKE_PLANNING_STEPS,
 ) -> list[dict[str, Any]]:
     """Train every planner with every hyperparameter set (``train_sweep``, one compile per
     planner) on FrozenLake-v1 ``map_name`` (slippery) and score the greedy policy of the final
     ``Q`` (ties to the lowest action): its exact success probability within the time limit,
     against the oracle's stationary optimum (``optimal_success_probability``) and against the
     best any policy can do within the limit (``horizon_optimal_success``)."""
+    where = "frozenlake_table"
+    POSITIVE_INT.check(where, "n_episodes", n_episodes)
+    POSITIVE_INT.check(where, "n_seeds", n_seeds)
+    sets = HYPERPARAMETERS if hyperparameters is None else hyperparameters
+    check_planning_draw(where, planning_steps, n_seeds * len(sets), "(seeds x hyperparameter sets)")
     env = from_gymnasium("FrozenLake-v1", map_name=map_name)
     horizon = env.time_limit if env.time_limit is not None else 100
     optimum = float(optimal_success_probability(env))
     bound = horizon_optimal_success(env, horizon)
-    sets = HYPERPARAMETERS if hyperparameters is None else hyperparameters
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     rows: list[dict[str, Any]] = []
     for planner in planners:
@@ -417,7 +441,11 @@ def frozenlake_markdown(rows: Sequence[dict[str, Any]]) -> str:
 # -- command line --------------------------------------------------------------------------------
 
 PLANNERS = FieldCheck(str, choices=tuple(PLANNER_LABELS), many=True, optional=True)
-SCALES = FieldCheck(int, "a positive int", minimum=1, many=True)
+SCALES = dataclasses.replace(POSITIVE_INT, many=True)
+
+OWN_FILES = ("example84.json", "example84.png", "frozenlake_*.json")
+"""What ``dynaq-jax sweeping`` writes; a run keeps those of the folder it replaces that it does
+not write again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,7 +456,7 @@ class SweepingOptions:
     """Sutton & Barto Example 8.4 (default) or the FrozenLake planner table"""
     seeds: PositiveInt = 20
     """seeds per point"""
-    seed: int = 0
+    seed: Seed = 0
     """root PRNG seed"""
     planners: Annotated[
         tuple[str, ...] | None,
@@ -450,15 +478,31 @@ class SweepingOptions:
     episodes: PositiveInt = 300
     """frozenlake: episodes per seed"""
     out: Path = Path("runs/sweeping")
-    """output folder"""
+    """output folder (replaced when the run is done; the JSON of other runs in it are kept)"""
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.experiment == "example84":
+            check_planning_draw(type(self).__name__, EXAMPLE_PLANNING_STEPS, self.seeds)
+        else:
+            agents = self.seeds * len(HYPERPARAMETERS)
+            check_planning_draw(
+                type(self).__name__,
+                FROZENLAKE_PLANNING_STEPS,
+                agents,
+                f"(seeds x {len(HYPERPARAMETERS)} hyperparameter sets)",
+            )
+
+
+def _is_own(name: str) -> bool:
+    """Whether ``name`` is a file ``dynaq-jax sweeping`` writes (``OWN_FILES``): a run carries
+    those of the folder it replaces over, unless it writes them again."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OWN_FILES)
 
 
 def main(args: SweepingOptions) -> int:
-    """Run the chosen experiment; print a markdown table; write JSON (and the Example 8.4 PNG)."""
-    args.out.mkdir(parents=True, exist_ok=True)
+    """Run the chosen experiment; print a markdown table; write JSON (and the Example 8.4 PNG)
+    into a fresh folder that replaces ``args.out`` at the end (``output.staged_output``)."""
     if args.experiment == "example84":
         planners = args.planners or ["sample", "sweeping"]
         rows = example_8_4(
@@ -470,7 +514,6 @@ def main(args: SweepingOptions) -> int:
             learning_rate=args.learning_rate,
         )
         table = example_8_4_markdown(rows)
-        (args.out / "example84.json").write_text(json.dumps(rows, indent=1))
         plot = {
             PLANNER_LABELS[p]: (
                 [r["states"] for r in rows if r["planner"] == p],
@@ -479,26 +522,32 @@ def main(args: SweepingOptions) -> int:
             )
             for p in planners
         }
-        png = plot_updates_vs_states(
-            plot,
-            args.out / "example84.png",
-            spread_label="± s.e.",
-            title="Example 8.4: updates until the greedy path is within 1.2 x the shortest",
-        )
+        with staged_output(args.out, keep=_is_own) as folder:
+            write_json(folder / "example84.json", rows)
+            plot_updates_vs_states(
+                plot,
+                folder / "example84.png",
+                spread_label="± s.e.",
+                title="Example 8.4: updates until the greedy path is within 1.2 x the shortest",
+            )
         print(table)
-        print(f"wrote {args.out / 'example84.json'} and {png}")
+        print(f"wrote {args.out / 'example84.json'} and {args.out / 'example84.png'}")
     else:
         planners = args.planners or ["sample", "expected", "sweeping"]
         rows = frozenlake_table(args.map_name, args.episodes, args.seeds, planners, seed=args.seed)
         name = f"frozenlake_{args.map_name}_{args.episodes}.json"
-        (args.out / name).write_text(json.dumps(rows, indent=1))
+        with staged_output(args.out, keep=_is_own) as folder:
+            write_json(folder / name, rows)
         print(frozenlake_markdown(rows))
         print(f"wrote {args.out / name}")
     return 0
 
 
 __all__ = [
+    "EXAMPLE_PLANNING_STEPS",
+    "FROZENLAKE_PLANNING_STEPS",
     "HYPERPARAMETERS",
+    "OWN_FILES",
     "PLANNER_LABELS",
     "SweepingOptions",
     "UpdatesResult",
