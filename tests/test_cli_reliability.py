@@ -285,6 +285,9 @@ def test_out_holding_other_files_is_refused(
     code, err = main(["maze", "--out", str(out)], capsys)
     assert_usage_error(code, err, f"--out {out}: ", "notes.txt")
     assert no_run == [] and (out / "notes.txt").read_text() == "keep me"
+    assert output.is_output_file("summary.json") and output.is_output_file("scaling_Taxi-v4.png")
+    assert output.is_output_file(".summary.json.tmp-123")  # write_json's, if killed mid-rename
+    assert not output.is_output_file("notes.txt") and not output.is_output_file(".notes.tmp-1")
 
 
 def test_out_not_writable(

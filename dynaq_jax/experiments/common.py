@@ -70,12 +70,14 @@ class Timing:
 
     @property
     def real_steps_per_s(self) -> float:
-        """Real environment steps per second of run time (all seeds together)."""
+        """Real environment steps per second of run time (all seeds together); NaN (``null`` in
+        JSON) when the run time is 0."""
         return self.real_steps / self.run_s if self.run_s > 0 else float("nan")
 
     @property
     def planning_updates_per_s(self) -> float:
-        """Planned Q updates per second of run time (all seeds together)."""
+        """Planned Q updates per second of run time (all seeds together); NaN (``null`` in JSON)
+        when the run time is 0."""
         return self.planning_updates / self.run_s if self.run_s > 0 else float("nan")
 
     def __add__(self, other: "Timing") -> "Timing":

@@ -156,7 +156,10 @@ _PROBE_TAG = ".probe-"
 
 
 def is_output_file(name: str) -> bool:
-    """Whether ``name`` is the name of a file some subcommand writes (``OUTPUT_FILES``)."""
+    """Whether ``name`` is the name of a file some subcommand writes (``OUTPUT_FILES``), or the
+    temporary name ``write_json`` writes one under (``.NAME.tmp-<pid>``)."""
+    if name.startswith(".") and ".tmp-" in name:
+        name = name[1:].rsplit(".tmp-", 1)[0]
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_FILES)
 
 
@@ -182,6 +185,8 @@ def _sibling(final: Path, tag: str) -> Path:
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
+    if os.name != "posix":  # os.kill(pid, 0) would send Ctrl-C on Windows: treat it as gone
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -195,10 +200,12 @@ def leftovers(out: str | Path) -> list[Path]:
     """The partial and replaced folders that runs to ``out`` left behind (killed runs; not those
     of a run still going)."""
     final = _target(out)
-    if not final.parent.is_dir():
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:  # no parent yet, or one we cannot list
         return []
     found = []
-    for entry in final.parent.iterdir():
+    for entry in entries:
         for tag in (PARTIAL_TAG, OLD_TAG, _PROBE_TAG):
             prefix = f".{final.name}{tag}"
             if not entry.name.startswith(prefix):
@@ -253,16 +260,19 @@ def check_out(out: str | Path) -> Path:
         )
     if final.exists() and not final.is_dir():
         raise ValueError(f"{label}: exists and is not a folder")
-    try:
-        if final.is_dir():
+    if final.is_dir():
+        try:
             foreign = _foreign_entries(final)
-            if foreign:
-                shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-                raise ValueError(
-                    f"{label}: holds {len(foreign)} entries no dynaq-jax run writes ({shown}); a "
-                    "run replaces its output folder whole, so name a new or empty folder, or one "
-                    "an earlier run wrote"
-                )
+        except OSError as err:
+            raise ValueError(f"{label}: cannot read it: {err.strerror or err}") from None
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise ValueError(
+                f"{label}: holds {len(foreign)} entries no dynaq-jax run writes ({shown}); a "
+                "run replaces its output folder whole, so name a new or empty folder, or one "
+                "an earlier run wrote"
+            )
+    try:
         above = final.parent
         while not above.exists() and above != above.parent:
             above = above.parent
