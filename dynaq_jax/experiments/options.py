@@ -31,6 +31,7 @@ from typing import Annotated, Any
 import numpy as np
 from tyro.constructors import PrimitiveConstructorSpec
 
+from dynaq_jax.config import MAX_PLANNING_STEPS as CONFIG_MAX_PLANNING_STEPS
 from dynaq_jax.config import MODEL_KINDS, DynaQConfig
 
 _KIND_NAMES = {int: "an int", float: "a number", str: "a string"}
@@ -188,7 +189,7 @@ MAX_COUNT = 2**31 - 1
 """The largest count (seeds, runs, episodes, steps): JAX counts in int32."""
 MAX_SEED = 2**32 - 1
 """The largest PRNG seed: ``jax.random.key`` keeps 32 bits, so seed ``2**32`` is seed 0 again."""
-MAX_PLANNING_STEPS = 10**6
+MAX_PLANNING_STEPS = CONFIG_MAX_PLANNING_STEPS
 """The largest ``planning_steps`` the command line takes (the core's own bound)."""
 MAX_PLANNING_DRAW = 10**8
 """The most planned updates of one real step over all agents trained together
