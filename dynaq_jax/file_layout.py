@@ -314,7 +314,8 @@ DEFLATE_RATIO = 1032
 def zip_problem(zf: zipfile.ZipFile, size: int) -> str | None:
     """What is wrong with the archive's directory, read before any member is: encryption, a
     compression other than stored or deflated, sizes that a file of ``size`` bytes cannot hold
-    (so reading a member never allocates more than deflate could expand the file to)."""
+    (so reading a member never allocates more than deflate could expand the file to), a local
+    header that does not repeat its central directory record (``local_header_problem``)."""
     for info in zf.infolist():
         name = info.filename
         if info.flag_bits & 0x61:  # encrypted, strongly encrypted, patched data
@@ -325,12 +326,55 @@ def zip_problem(zf: zipfile.ZipFile, size: int) -> str | None:
         if (
             (stored and info.file_size != info.compress_size)
             or info.file_size > DEFLATE_RATIO * info.compress_size + 64
-            or info.header_offset + info.compress_size > size
+            or not 0 <= info.header_offset <= size - info.compress_size
         ):
             return (
                 f"member {name!r} claims {info.file_size} bytes ({info.compress_size} compressed) "
                 "that the file cannot hold: truncated or corrupted"
             )
+        try:
+            problem = local_header_problem(zf, info)
+        except (OSError, ValueError, struct.error) as e:
+            problem = f"unreadable local header ({e})"
+        if problem is not None:
+            return f"member {name!r}: {problem}: corrupted"
+    return None
+
+
+_LOCAL = struct.Struct("<4s2B4H3L2H")  # a zip local file header (APPNOTE 4.3.7)
+
+
+def local_header_problem(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    """How ``info``'s local header disagrees with its central directory record (flags, method,
+    time, CRC, sizes: a zip that readers of either would read differently), or ``None``. With a
+    data descriptor (flag 0x8) the local CRC and sizes are not compared."""
+    if zf.fp is None:
+        return "the archive is closed"
+    zf.fp.seek(info.header_offset)
+    head = zf.fp.read(_LOCAL.size)
+    if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
+        return "no local header where the directory points"
+    _, _, _, flags, method, time_, date, crc, csize, usize, n_name, n_extra = _LOCAL.unpack(head)
+    zf.fp.seek(n_name, 1)
+    extra = zf.fp.read(n_extra)
+    y, mo, d, h, mi, sec = info.date_time
+    central = (info.flag_bits, info.compress_type, (h << 11) | (mi << 5) | (sec // 2))
+    if (flags, method, time_) != central or date != ((y - 1980) << 9) | (mo << 5) | d:
+        return "the local header's flags, method or time differ from the directory's"
+    if flags & 0x8:
+        return None
+    sizes = [usize, csize]
+    while len(extra) >= 4 and 0xFFFFFFFF in sizes:  # zip64: the sizes in an extra record
+        tag, length = struct.unpack("<HH", extra[:4])
+        if tag == 1:
+            big = extra[4 : 4 + length]
+            for i in (0, 1):
+                if sizes[i] == 0xFFFFFFFF and len(big) >= 8:
+                    sizes[i], big = int.from_bytes(big[:8], "little"), big[8:]
+            break
+        extra = extra[4 + length :]
+    if (crc, sizes[1], sizes[0]) != (info.CRC, info.compress_size, info.file_size):
+        return "the local header's CRC or sizes differ from the directory's"
     return None
 
 
@@ -438,6 +482,7 @@ __all__ = [
     "leaf_name",
     "leaf_problem",
     "legacy_expected",
+    "local_header_problem",
     "npy_header",
     "remove_stale_temps",
     "short_repr",

@@ -312,25 +312,18 @@ def _is_int(value: object, lo: int) -> bool:
 
 def _entry(path: Path, label: str, entry: object) -> tuple[np.dtype[Any], tuple[int, ...], str]:
     """Parse one ``{dtype, shape, sha256}`` record of the metadata."""
-
-    def bad() -> DynaQFileError:
-        return DynaQFileError(
+    dtype, shape, digest = None, None, None
+    if isinstance(entry, dict) and set(entry) == {"dtype", "shape", "sha256"}:
+        shape, digest = entry["shape"], entry["sha256"]
+        if isinstance(shape, list) and all(_is_int(d, 0) for d in shape):
+            with contextlib.suppress(TypeError, ValueError, SyntaxError):
+                dtype = np.dtype(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+    if dtype is None or shape is None or not isinstance(digest, str):
+        raise DynaQFileError(
             path, f"malformed metadata: the record of {label} is {short_repr(entry)}"
         )
-
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "sha256"}:
-        raise bad()
-    dtype_s, shape, digest = entry["dtype"], entry["shape"], entry["sha256"]
-    if not isinstance(dtype_s, str) or not isinstance(digest, str):
-        raise bad()
-    if not isinstance(shape, list) or not all(_is_int(d, 0) for d in shape):
-        raise bad()
-    try:
-        dtype = np.dtype(dtype_s)
-    except (TypeError, ValueError, SyntaxError):
-        raise bad() from None
     if dtype.kind not in _DTYPE_KINDS:
-        raise DynaQFileError(path, f"{label} has unsupported dtype {short_repr(dtype_s)}")
+        raise DynaQFileError(path, f"{label} has unsupported dtype {dtype.str!r}")
     return dtype, tuple(shape), digest
 
 
