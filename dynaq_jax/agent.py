@@ -248,7 +248,9 @@ def _model_update(
 
     # Planning candidates. Dyna-Q (kappa == 0): the pair, when first tried. Dyna-Q+ (kappa > 0):
     # every action of a state when the state is first acted from (Sutton & Barto 8.3: untried
-    # actions are modelled as leading back to the state with reward 0), stamped as tried now.
+    # actions are modelled as leading back to the state with reward 0). The tried action is
+    # stamped now; the untried ones keep last_visit = 0 (tau from the start of the run, the book's
+    # definition) unless tau_origin == "first_visit" stamps them now too.
     plus = config.kappa > 0
     new_pair = state.visits[s, a] == 0
     new_state = jnp.all(state.visits[s] == 0)
@@ -260,7 +262,11 @@ def _model_update(
     cand = jnp.where(jnp.arange(n_a) < n_new, cand, window)
     pairs = jax.lax.dynamic_update_slice(state.pairs, cand, (state.n_pairs,))
     old_row = state.last_visit[s]
-    stamp_row = jnp.where(plus & new_state, state.real_steps, old_row).at[a].set(state.real_steps)
+    if config.tau_origin == "first_visit":
+        old_row_or_now = jnp.where(plus & new_state, state.real_steps, old_row)
+    else:
+        old_row_or_now = old_row
+    stamp_row = old_row_or_now.at[a].set(state.real_steps)
     last_visit = state.last_visit.at[s].set(jnp.where(on, stamp_row, old_row))
     learned = state._replace(
         model=model,
@@ -299,6 +305,15 @@ def model_update(
     the untried actions of ``s`` and ``s'`` get ``Q = optimism / (1 - gamma)``, and the planner
     observes the pair (prioritized sweeping queues it with priority ``|target - Q[s,a]|`` when
     that exceeds ``theta``).
+
+    Dyna-Q+'s ``tau`` (``exploration.elapsed``) is ``real_steps - 1 - last_visit[s,a]``. With
+    ``tau_origin="run"`` (the default) only the tried action is stamped, so an action never tried
+    from a visited state keeps ``last_visit = 0`` and has ``tau = real_steps - 1``, the steps since
+    the start of the run: Sutton & Barto 8.3 ("has not been tried in tau time steps") and the
+    common reproduction (ShangtongZhang/reinforcement-learning-an-introduction,
+    chapter08/maze.py: untried actions get time stamp 1, ``tau = time - stamp = time - 1``).
+    With ``tau_origin="first_visit"`` the first visit of ``s`` also stamps all its untried
+    actions, so their ``tau`` counts from that visit.
 
     Raises:
         ValueError: an index out of range, a non-finite ``r``, a non-bool ``terminated``.

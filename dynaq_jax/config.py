@@ -4,8 +4,8 @@
 (``learning_rate``, ``discount``, ``epsilon``, ``kappa``, ``theta``, ``optimism``) are its
 *leaves*: they may be Python floats or arrays, so a sweep stacks many configs
 (``DynaQConfig.stack``) and ``vmap``s over them. The structural fields (``planning_steps``,
-``model``, ``t_c_prior``, ``planner``, ``outcome_slots``) are *static*: they change shapes or code
-paths, so a different value compiles a different program.
+``model``, ``t_c_prior``, ``planner``, ``outcome_slots``, ``tau_origin``) are *static*: they change
+shapes or code paths, so a different value compiles a different program.
 """
 
 import dataclasses
@@ -43,11 +43,14 @@ PlannerKind = str
 """A planner name: ``"sample"``, ``"expected"``, ``"sweeping"`` or any registered planner."""
 PLANNER_KINDS: tuple[str, ...] = ("sample", "expected", "sweeping")
 """The built-in planners (any registered planner's name is accepted too)."""
+TAU_ORIGINS: tuple[str, ...] = ("run", "first_visit")
+"""The values of ``DynaQConfig.tau_origin``: where Dyna-Q+'s ``tau`` of a never-tried action
+starts counting."""
 
 Leaf = float | Float[Array, "..."]
 
 _LEAVES = ("learning_rate", "discount", "epsilon", "kappa", "theta", "optimism")
-_STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots")
+_STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots", "tau_origin")
 
 
 def _is_concrete(value: object) -> bool:
@@ -125,6 +128,16 @@ class DynaQConfig:
             ``(K + 1)``-th outcome is not stored and is counted in ``DynaQState.dropped`` (the
             trainers warn). The compact model plans with ``T = counts / visits`` over the
             observed outcomes: the prior's mass on unobserved states is not represented.
+        tau_origin: where Dyna-Q+'s ``tau`` of an action never tried from a visited state counts
+            from (static; only matters with ``kappa > 0``). ``"run"`` (the default): from the
+            start of the run, ``tau = real_steps - 1``, as Sutton & Barto 8.3 define it ("has not
+            been tried in tau time steps") and as the common reproduction
+            (ShangtongZhang/reinforcement-learning-an-introduction, chapter08/maze.py, untried
+            actions stamped with time 1, ``tau = time - stamp``) computes it. ``"first_visit"``:
+            from the first visit of the state, the untried actions stamped as tried then (this
+            library's behaviour before the field existed, so what files saved without it were
+            trained with: ``io.load`` reads such a file as ``"first_visit"``). A tried action's
+            ``tau`` counts from its last try under both.
     """
 
     learning_rate: Leaf = 0.1
@@ -138,6 +151,7 @@ class DynaQConfig:
     theta: Leaf = 1e-4
     optimism: Leaf = 0.0
     outcome_slots: int = 0
+    tau_origin: str = "run"
 
     def __post_init__(self) -> None:
         _check_leaf("learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
@@ -179,6 +193,10 @@ class DynaQConfig:
         if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 0:
             raise ValueError(f"DynaQConfig.outcome_slots must be an int >= 0, got {slots!r}")
         object.__setattr__(self, "outcome_slots", int(slots))
+        if not isinstance(self.tau_origin, str) or self.tau_origin not in TAU_ORIGINS:
+            raise ValueError(
+                f"DynaQConfig.tau_origin must be one of {TAU_ORIGINS}, got {self.tau_origin!r}"
+            )
         _check_leaf("theta", self.theta, 0.0, float("inf"), lo_open=False)
         _check_leaf("optimism", self.optimism, 0.0, float("inf"), lo_open=False)
         self._check_combinations()
@@ -256,7 +274,9 @@ class DynaQConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DynaQConfig":
-        """Inverse of ``to_dict``; unknown keys raise ``ValueError``."""
+        """Inverse of ``to_dict``; unknown keys raise ``ValueError``, missing ones take their
+        defaults (no guessing from the other fields: a caller that knows a dict predates a field,
+        such as ``io.load`` for ``tau_origin``, sets it before calling)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

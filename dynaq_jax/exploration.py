@@ -9,7 +9,8 @@ untried pairs, and Dyna-Q+'s bonus for pairs not tried in a long time.
   stays until the pair is tried: acting is then greedy towards the unknown, and planning propagates
   the optimistic values back through the learned model.
 * Dyna-Q+ (``config.kappa > 0``, Sutton & Barto 8.3): planned rewards get ``kappa * sqrt(tau)``,
-  ``tau`` the real steps since the pair was last tried.
+  ``tau`` the real steps since the pair was last tried (for a never-tried pair, since the start of
+  the run, or with ``tau_origin="first_visit"`` since its state's first visit).
 """
 
 import jax.numpy as jnp
@@ -48,7 +49,15 @@ def mark_optimistic(
 
 def elapsed(state: DynaQState, sa: Int[Array, "*N"]) -> Float[Array, "*N"]:
     """Dyna-Q+'s ``tau`` of the flat pairs ``sa``: ``real_steps - 1 - last_visit[s, a]``, the real
-    steps since the pair was last tried (0 right after it; clipped at 0 for the empty model)."""
+    steps since the pair was last tried (0 right after it; clipped at 0 for the empty model).
+
+    For an action never tried from a visited state, ``last_visit`` is what ``model_update`` left:
+    ``0`` with ``tau_origin="run"`` (the default), so ``tau = real_steps - 1``, the steps since the
+    start of the run, as Sutton & Barto 8.3 define it and as the common reproduction
+    (ShangtongZhang/reinforcement-learning-an-introduction, chapter08/maze.py: stamp 1,
+    ``tau = time - 1``) computes it; with ``tau_origin="first_visit"`` the real step of the state's
+    first visit, so ``tau`` counts the steps since then.
+    """
     last = state.last_visit.reshape(-1)[sa]
     return jnp.maximum(state.real_steps - 1 - last, 0).astype(jnp.float32)
 
