@@ -19,7 +19,8 @@ What each test guards:
 - ``test_simulate_dyna_q_plus``: with ``kappa > 0`` the reward is ``R[s, a] + kappa sqrt(tau)``,
   ``tau`` the real steps since the pair was last tried (0 right after it); untried actions of a
   visited state lead back to the same state with reward ``0 + kappa sqrt(tau)``, ``tau`` counted
-  from the state's first visit.
+  from the state's first visit (``tau_origin="first_visit"``; the default is checked in
+  ``tests/test_dyna_q_plus.py``).
 - ``test_simulate_pairs_uniform``: pairs are drawn uniformly among the distinct pairs tried, not
   weighted by how often each was tried (no replay buffer with repeats).
 - ``test_simulate_next_state_follows_counts``: the count model draws ``s'`` with frequencies
@@ -187,7 +188,9 @@ def test_simulate_dyna_q(seq: list, seed: int, config: dq.DynaQConfig, gamma: fl
 
 @given(transition_seqs, seeds, sim_models, kappas)
 def test_simulate_dyna_q_plus(seq: list, seed: int, config: dq.DynaQConfig, kappa: float) -> None:
-    config = config.replace(kappa=kappa)
+    # The reference counts an untried action's tau from its state's first visit: "first_visit".
+    # (The default, "run", is checked in tests/test_dyna_q_plus.py.)
+    config = config.replace(kappa=kappa, tau_origin="first_visit")
     state = run_model_updates(dq.init(S, A, config), seq, config)
     batch = simulate(state, key(seed), config)
     tau = _reference_tau(seq)
