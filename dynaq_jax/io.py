@@ -484,6 +484,8 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
                 raw[group + name] = (dtype, shape, digest), data
 
     try:
+        # Saved before DynaQConfig.tau_origin existed: trained with the first-visit stamping.
+        meta["config"].setdefault("tau_origin", "first_visit")
         config = DynaQConfig.from_dict(meta["config"])
     except (ValueError, TypeError, RecursionError, OverflowError) as e:
         raise DynaQFileError(path, f"invalid config in metadata: {e}") from e

@@ -24,7 +24,11 @@ What each test guards:
 - ``test_tau_origin_validated``: any value but ``"run"`` / ``"first_visit"`` raises a
   ``ValueError`` naming the field; the field survives ``to_dict``/``from_dict`` and ``stack``
   refuses to mix values.
+- ``test_load_reads_files_without_the_field_as_first_visit``: ``dq.load`` of a file saved before the
+  field existed gives ``"first_visit"`` (what it was trained with); a new file keeps its value.
 """
+
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -155,3 +159,13 @@ def test_tau_origin_default_round_trip_and_stack() -> None:
     with pytest.raises(ValueError, match="tau_origin"):
         dq.DynaQConfig.stack([c, c.replace(tau_origin="run")])
     assert dq.DynaQConfig.stack([c, c.replace(kappa=0.2)]).tau_origin == "first_visit"
+
+
+def test_load_reads_files_without_the_field_as_first_visit(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures"
+    old = dq.load(fixtures / "v2_plus.npz")
+    assert old.config.tau_origin == "first_visit", "saved before tau_origin: first-visit stamping"
+    assert dq.load(fixtures / "v1_count.npz").config.tau_origin == "first_visit"
+    config = _config("run")
+    path = dq.save(tmp_path / "new.npz", _run(config), config)
+    assert dq.load(path).config == config
