@@ -178,7 +178,7 @@ class DynaQConfig:
             or prior <= 0
         ):
             raise ValueError(f"DynaQConfig.t_c_prior must be a finite float > 0, got {prior!r}")
-        if not 0 < np.float32(prior) < np.inf or float(prior) * 2**31 > FLOAT32_MAX:
+        if not float(np.finfo(np.float32).tiny) <= float(prior) <= FLOAT32_MAX / 2**31:
             raise ValueError(
                 f"DynaQConfig.t_c_prior={prior!r} is not representable as a positive float32 count "
                 "(it underflows to 0 or overflows)"
