@@ -186,6 +186,7 @@ def test_simulate_dyna_q(seq: list, seed: int, config: dq.DynaQConfig, gamma: fl
     np.testing.assert_array_equal(batch.nonterminal, ~terminal)
 
 
+@settings(max_examples=12)
 @given(transition_seqs, seeds, sim_models, kappas)
 def test_simulate_dyna_q_plus(seq: list, seed: int, config: dq.DynaQConfig, kappa: float) -> None:
     # The reference counts an untried action's tau from its state's first visit: "first_visit".

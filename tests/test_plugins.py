@@ -24,6 +24,7 @@ def test_registries_hold_the_built_in_plug_ins() -> None:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_model_invariants(model: str) -> None:
+    @settings(max_examples=20)
     @given(testing.histories(S, A), testing.configs(model=model))
     def check(history: list[testing.Transition], config: object) -> None:
         testing.check_model_invariants(history, config, S, A)  # type: ignore[arg-type]
@@ -34,7 +35,7 @@ def test_model_invariants(model: str) -> None:
 @pytest.mark.parametrize("planner", PLANNERS)
 @pytest.mark.parametrize("model", MODELS)
 def test_planning_never_bootstraps_through_terminals(model: str, planner: str) -> None:
-    @settings(max_examples=15)
+    @settings(max_examples=10)
     @given(testing.histories(S, A, min_size=3), testing.configs(model, planner), keys)
     def check(history: list[testing.Transition], config: object, key: jax.Array) -> None:
         testing.check_no_bootstrap_through_terminals(history, config, key, S, A)  # type: ignore[arg-type]
@@ -45,7 +46,7 @@ def test_planning_never_bootstraps_through_terminals(model: str, planner: str) -
 @pytest.mark.parametrize("planner", PLANNERS)
 @pytest.mark.parametrize("model", MODELS)
 def test_step_jit_eager_vmap_agree(model: str, planner: str) -> None:
-    @settings(max_examples=8)
+    @settings(max_examples=5)
     @given(testing.histories(S, A, min_size=2, max_size=8), testing.configs(model, planner), keys)
     def check(history: list[testing.Transition], config: object, key: jax.Array) -> None:
         testing.check_step_variants(history, config, key, S, A)  # type: ignore[arg-type]
