@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from dynaq_jax.checks import FLOAT32_MAX
+from dynaq_jax.checks import FLOAT32_MAX, is_concrete
 from dynaq_jax.registry import MODEL_REGISTRY, PLANNER_REGISTRY
 
 MAX_PLANNING_STEPS = 10**6
@@ -53,19 +53,15 @@ _LEAVES = ("learning_rate", "discount", "epsilon", "kappa", "theta", "optimism")
 _STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots", "tau_origin")
 
 
-def _is_concrete(value: object) -> bool:
-    return not isinstance(value, jax.core.Tracer)
-
-
 def any_positive(value: object) -> bool:
     """Whether a concrete leaf (a float or an array of a sweep) is ``> 0`` anywhere; ``False``
     for a tracer (checks run where values are concrete)."""
-    return _is_concrete(value) and bool(np.any(np.asarray(value, np.float64) > 0))
+    return is_concrete(value) and bool(np.any(np.asarray(value, np.float64) > 0))
 
 
 def _check_leaf(name: str, value: object, lo: float, hi: float, lo_open: bool) -> None:
     """Raise ``ValueError`` naming ``name`` unless every element lies in the interval."""
-    if not _is_concrete(value):
+    if not is_concrete(value):
         return
     # Only real numbers: ``np.asarray("0.5", float)`` would parse a string (which then fails
     # inside jit) and would turn ``True`` into 1.0.
@@ -217,7 +213,7 @@ class DynaQConfig:
         """``optimism > 0`` needs ``discount < 1`` (a finite ``r_max / (1 - gamma)``) and
         ``kappa = 0`` (Dyna-Q+ models untried actions itself). Checked where the values are
         concrete; each planner and model kind checks its own fields (``check_config``)."""
-        if not all(_is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
+        if not all(is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
             return
         kappa = np.asarray(self.kappa, np.float64)
         if np.any(kappa * np.sqrt(MAX_TAU) > FLOAT32_MAX):

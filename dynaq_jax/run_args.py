@@ -12,7 +12,8 @@ import numpy as np
 
 from dynaq_jax.checks import check_int
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.envs import ChangingMDP, TabularMDP, validate_mdp
+from dynaq_jax.envs import ChangingMDP, TabularMDP
+from dynaq_jax.envs.mdp import check_mdp
 from dynaq_jax.types import Key
 
 Env = TabularMDP | ChangingMDP
@@ -41,14 +42,15 @@ def resolve_run(
     max_episode_steps: int | None,
     chunk: int | None,
 ) -> RunPlan:
-    """Validate the env (``validate_mdp``) and the run-length arguments."""
+    """Validate the env (``validate_mdp``, once per env object: ``check_mdp``) and the run-length
+    arguments."""
     if not isinstance(env, TabularMDP | ChangingMDP):
         raise TypeError(
             "env must be a TabularMDP or ChangingMDP (see dynaq_jax.envs), "
             f"got {type(env).__name__}"
         )
     for phase in (env.before, env.after) if isinstance(env, ChangingMDP) else (env,):
-        validate_mdp(phase)
+        check_mdp(phase)
     if n_episodes is None and n_steps is None:
         raise ValueError("train: give n_episodes (episode mode) or n_steps (step-budget mode)")
     for name, v in (

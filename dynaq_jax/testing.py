@@ -35,14 +35,17 @@ Transition = tuple[int, int, float, int, bool]
 """One real transition ``(s, a, r, s', terminated)``."""
 
 
-def f32s(lo: float, hi: float) -> st.SearchStrategy[float]:
-    """Floats in ``[lo, hi]`` exactly representable in float32 (no NaN, no subnormals)."""
+def f32s(lo: float, hi: float, **kw: Any) -> st.SearchStrategy[float]:
+    """Floats in ``[lo, hi]`` exactly representable in float32 (no NaN, no subnormals); ``kw``
+    goes to ``hypothesis.strategies.floats``."""
     lo32, hi32 = np.float32(lo), np.float32(hi)
     if lo32 < lo:
         lo32 = np.nextafter(lo32, np.float32(np.inf))
     if hi32 > hi:
         hi32 = np.nextafter(hi32, np.float32(-np.inf))
-    return st.floats(float(lo32), float(hi32), width=32, allow_nan=False, allow_subnormal=False)
+    return st.floats(
+        float(lo32), float(hi32), width=32, allow_nan=False, allow_subnormal=False, **kw
+    )
 
 
 def transitions(

@@ -27,10 +27,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import dynaq_jax as dq
+from dynaq_jax import testing
 from dynaq_jax.exploration import elapsed, exploration_bonus
 from dynaq_jax.models import kind_for
 from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners.base import draw_pairs
+from dynaq_jax.testing import f32s as f32
 
 settings.register_profile(
     "dev",
@@ -54,18 +56,6 @@ DETERMINISTIC = dq.DynaQConfig(planning_steps=8, model="deterministic")
 U_MAX = float(np.float32(1.0) - np.float32(2.0**-23))
 
 
-def f32(lo: float, hi: float, **kw: Any) -> st.SearchStrategy[float]:
-    """Floats in ``[lo, hi]`` exactly representable in float32, without subnormals or NaN."""
-    lo32, hi32 = np.float32(lo), np.float32(hi)
-    if lo32 < lo:
-        lo32 = np.nextafter(lo32, np.float32(np.inf))
-    if hi32 > hi:
-        hi32 = np.nextafter(hi32, np.float32(-np.inf))
-    return st.floats(
-        float(lo32), float(hi32), width=32, allow_nan=False, allow_subnormal=False, **kw
-    )
-
-
 states = st.integers(0, S - 1)
 actions = st.integers(0, A - 1)
 rewards = f32(-10.0, 10.0)
@@ -75,8 +65,8 @@ kappas = f32(1e-3, 1.0)
 seeds = st.integers(0, 2**32 - 1)
 
 # One real transition ``(s, a, r, s_next, terminated)``.
-transitions = st.tuples(states, actions, rewards, states, st.booleans())
-transition_seqs = st.lists(transitions, min_size=1, max_size=25)
+transitions = testing.transitions(S, A, reward_bound=10.0)
+transition_seqs = testing.histories(S, A, min_size=1, max_size=25)
 
 q_tables = hnp.arrays(np.float32, (S, A), elements=f32(-10.0, 10.0))
 
