@@ -13,14 +13,15 @@ import numpy as np
 from dynaq_jax.checks import check_int
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import ChangingMDP, TabularMDP
-from dynaq_jax.envs.mdp import check_mdp
+from dynaq_jax.envs.protocol import JaxEnv, check_env
 from dynaq_jax.types import Key
 
-Env = TabularMDP | ChangingMDP
-"""What the compiled loop trains in."""
+Env = JaxEnv
+"""What the compiled loop trains in: any env of the protocol (``dynaq_jax.envs.protocol``), e.g.
+a ``TabularMDP``, a ``ChangingMDP`` or an adapter of a gymnax or gymnasium functional env."""
 
 
-def base_mdp(env: Env) -> TabularMDP:
+def base_mdp(env: TabularMDP | ChangingMDP) -> TabularMDP:
     """The MDP in force at the start (a changing maze's ``before``)."""
     return env.before if isinstance(env, ChangingMDP) else env
 
@@ -42,15 +43,9 @@ def resolve_run(
     max_episode_steps: int | None,
     chunk: int | None,
 ) -> RunPlan:
-    """Validate the env (``validate_mdp``, once per env object: ``check_mdp``) and the run-length
-    arguments."""
-    if not isinstance(env, TabularMDP | ChangingMDP):
-        raise TypeError(
-            "env must be a TabularMDP or ChangingMDP (see dynaq_jax.envs), "
-            f"got {type(env).__name__}"
-        )
-    for phase in (env.before, env.after) if isinstance(env, ChangingMDP) else (env,):
-        check_mdp(phase)
+    """Validate the env (``check_env``: the protocol, and ``validate_mdp`` for tables, once per
+    env object) and the run-length arguments."""
+    env = check_env(env, "train")
     if n_episodes is None and n_steps is None:
         raise ValueError("train: give n_episodes (episode mode) or n_steps (step-budget mode)")
     for name, v in (
@@ -61,7 +56,7 @@ def resolve_run(
     ):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1):
             raise ValueError(f"train: {name} must be a positive int, got {v!r}")
-    time_limit = base_mdp(env).time_limit if max_episode_steps is None else int(max_episode_steps)
+    time_limit = env.time_limit if max_episode_steps is None else int(max_episode_steps)
     if chunk is None:
         chunk = 64 if time_limit is None else min(time_limit, 128)
         if n_steps is not None:

@@ -16,7 +16,8 @@ import functools
 import math
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
+from types import SimpleNamespace
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -27,12 +28,11 @@ from jaxtyping import Array, Bool, Float, Int
 from dynaq_jax.agent import act, init, step
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.envs import ChangingMDP, step_changing
-from dynaq_jax.envs import reset as env_reset
-from dynaq_jax.envs import step as env_step
+from dynaq_jax.distributed import SEEDS_AXIS, gather_result, global_mesh, on_host, to_global
+from dynaq_jax.envs.protocol import first_state, transition
 from dynaq_jax.progress import LIVE_BAR, ProgressBar, progress_update
 from dynaq_jax.rng import split_key
-from dynaq_jax.run_args import Env, RunPlan, as_keys, base_mdp, check_run, resolve_run
+from dynaq_jax.run_args import Env, RunPlan, as_keys, check_run, resolve_run
 from dynaq_jax.state import DynaQState, dropped_message, model_size
 from dynaq_jax.types import Key
 
@@ -89,13 +89,12 @@ def _empty_metrics(n: int) -> EpisodeMetrics:
 
 
 def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _SeedCarry:
-    base = base_mdp(env)
     key, k_reset = jax.random.split(key)
     zero = jnp.zeros((), jnp.int32)
     return _SeedCarry(
-        agent=init(base.n_states, base.n_actions, config),
+        agent=init(env.n_states, env.n_actions, config),
         key=key,
-        s=env_reset(base, k_reset),
+        s=first_state(env, k_reset),
         t_ep=zero,
         ret=jnp.zeros((), jnp.float32),
         episode=zero,
@@ -108,14 +107,10 @@ def _real_step(
     env: Env, config: DynaQConfig, c: _SeedCarry, time_limit: int | None, n_episodes: int | None
 ) -> tuple[_SeedCarry, Float[Array, ""]]:
     """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
-    base = base_mdp(env)
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
     key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
     a = act(c.agent, k_act, c.s, config)
-    if isinstance(env, ChangingMDP):
-        s_next, r, term = step_changing(env, k_env, c.t, c.s, a)
-    else:
-        s_next, r, term = env_step(env, k_env, c.s, a)
+    s_next, r, term = transition(env, k_env, c.t, c.s, a)
     agent = step(c.agent, k_plan, c.s, a, r, s_next, term, config, active=active)
     t_ep = c.t_ep + 1
     ret = c.ret + r
@@ -134,7 +129,7 @@ def _real_step(
         terminated=record(m.terminated, term),
         model_size=record(m.model_size, model_size(agent)),
     )
-    s_new = jnp.where(done, env_reset(base, k_reset), s_next)
+    s_new = jnp.where(done, first_state(env, k_reset), s_next)
     carry = _SeedCarry(
         agent=agent,
         key=key,
@@ -276,11 +271,19 @@ def _run(
 
 @functools.lru_cache(maxsize=64)
 def _compile(
-    plan: RunPlan, max_total_steps: int, n_dev: int, with_progress: bool
+    plan: RunPlan,
+    max_total_steps: int,
+    n_dev: int,
+    with_progress: bool,
+    multi: bool = False,
+    key_impl: str | None = None,
 ) -> Callable[[Env, DynaQConfig, Key], TrainResult]:
     """The jitted batch trainer ``(env, configs, keys) -> TrainResult``, cached on the run's static
     plan: a second call with the same sizes (even on another map of the same shape) reuses the
-    compilation. Over several devices the seed axis is split with ``shard_map``.
+    compilation. Over several devices the seed axis is split with ``shard_map``: the first
+    ``n_dev`` local devices, or (``multi``) every device of every process, with the inputs as
+    global arrays and the keys as raw key data (``key_impl``: wrapped back inside; ``None``: the
+    keys are raw already).
     """
 
     def local(env: Env, configs: DynaQConfig, keys: Key, shard: Array | int = 0) -> TrainResult:
@@ -303,15 +306,17 @@ def _compile(
             progress=progress,
         )
 
-    if n_dev == 1:
+    if n_dev == 1 and not multi:
         return typed_jit(local)
-    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("seeds",))
-    spec = PartitionSpec("seeds")  # type: ignore[no-untyped-call]
+    mesh = global_mesh() if multi else Mesh(np.array(jax.local_devices()[:n_dev]), (SEEDS_AXIS,))
+    spec = PartitionSpec(SEEDS_AXIS)  # type: ignore[no-untyped-call]
     replicated = PartitionSpec()  # type: ignore[no-untyped-call]
 
     def sharded(env: Env, configs: DynaQConfig, keys: Key) -> TrainResult:
         def body(e: Env, cfg: DynaQConfig, k: Key) -> TrainResult:
-            return local(e, cfg, k, jax.lax.axis_index("seeds"))
+            if key_impl is not None:
+                k = jax.random.wrap_key_data(k, impl=key_impl)
+            return local(e, cfg, k, jax.lax.axis_index(SEEDS_AXIS))
 
         # Each shard runs its own loop (no collectives): the carry's varying-axis types need no
         # checking.
@@ -337,22 +342,46 @@ def _train_batch(
     max_total_steps: int,
     progress: bool,
     shard: bool,
+    gather: bool = True,
 ) -> TrainResult:
-    """Train one seed per key, with config leaves of shape ``[B]`` (one config per key)."""
+    """Train one seed per key, with config leaves of shape ``[B]`` (one config per key).
+
+    Multi-process (``jax.process_count() > 1`` and ``shard``): the batch is split over every
+    device of every process; ``gather``: every process gets the whole result (else global arrays,
+    and ``B`` must divide over the devices).
+    """
     n_keys = keys.shape[0]
-    n_dev = min(len(jax.local_devices()), n_keys) if shard else 1
+    multi = shard and jax.process_count() > 1
+    if multi:
+        n_dev = jax.device_count()
+    else:
+        n_dev = min(len(jax.local_devices()), n_keys) if shard else 1
     padded = -(-n_keys // n_dev) * n_dev
+    if padded != n_keys and multi and not gather:
+        raise ValueError(
+            f"train: {n_keys} agents (configs x seeds) do not divide over the {n_dev} devices of "
+            f"the run's {jax.process_count()} processes; with gather=False give a multiple of "
+            f"{n_dev} (gather=True pads with copies of the last seed and trims them)"
+        )
     if padded != n_keys:  # shard_map needs equal shards: repeat the last seed, trim afterwards
         keys, configs = jax.tree.map(
             lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], padded - n_keys, axis=0)]),
             (keys, configs),
         )
-    trainer = _compile(plan, max_total_steps, n_dev, progress)
-    if progress:
-        per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
-        LIVE_BAR[0] = ProgressBar(
-            n_keys * (per_seed or 0), "episode" if plan.n_episodes else "step"
+    key_impl: str | None = None
+    if multi:
+        if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):
+            key_impl = str(jax.random.key_impl(keys))
+            keys = jax.random.key_data(keys)
+        env, (configs, keys) = (
+            to_global(env, global_mesh(), False),
+            to_global((configs, keys), global_mesh(), True),
         )
+    trainer = _compile(plan, max_total_steps, n_dev, progress, multi, key_impl)
+    if progress and (not multi or jax.process_index() == 0):
+        per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
+        mine = n_keys if not multi else padded // n_dev * jax.local_device_count()
+        LIVE_BAR[0] = ProgressBar(mine * (per_seed or 0), "episode" if plan.n_episodes else "step")
     try:
         out: TrainResult = trainer(env, configs, keys)
         out = jax.block_until_ready(out)  # type: ignore[no-untyped-call]
@@ -360,10 +389,12 @@ def _train_batch(
         bar, LIVE_BAR[0] = LIVE_BAR[0], None
         if bar is not None:
             bar.close()
+    if multi and gather:
+        out = gather_result(out)
     if padded != n_keys:
         out = jax.tree.map(lambda x: x[:n_keys], out)
     if plan.n_steps is not None:
-        most = int(jnp.max(out.episodes_done))
+        most = int(np.max(on_host(out.episodes_done)))
         if most > plan.capacity:
             warnings.warn(
                 f"train: up to {most} episodes finished but only the first {plan.capacity} are "
@@ -372,7 +403,7 @@ def _train_batch(
                 stacklevel=3,
             )
     elif plan.n_episodes is not None:
-        short = int(jnp.sum(out.episodes_done < plan.n_episodes))
+        short = int(np.sum(on_host(out.episodes_done) < plan.n_episodes))
         if short:
             warnings.warn(
                 f"train: stopped at max_total_steps={max_total_steps} with {short} of {n_keys} "
@@ -381,7 +412,8 @@ def _train_batch(
                 RuntimeWarning,
                 stacklevel=3,
             )
-    message = dropped_message("train", out.state, configs.outcome_slots)
+    dropped = cast(DynaQState, SimpleNamespace(dropped=on_host(out.state.dropped)))
+    message = dropped_message("train", dropped, configs.outcome_slots)
     if message is not None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
     return out
@@ -457,13 +489,23 @@ def train_seeds(
     chunk: int | None = None,
     progress: bool = False,
     shard: bool = True,
+    gather: bool = True,
 ) -> TrainResult:
     """Train one agent per key (``keys`` ``[B]``, from ``jax.random.split``) in one compiled call.
 
-    Result ``i`` equals ``train(env, config, keys[i], ...)`` exactly. With ``shard=True`` and
-    several local devices (GPUs, or CPU devices from
+    Result ``i`` equals ``train(env, config, keys[i], ...)`` exactly. ``env`` is any env of the
+    protocol (``dynaq_jax.envs.protocol``: ``TabularMDP``, the changing mazes, the adapters,
+    your own). With ``shard=True`` and several local devices (GPUs, or CPU devices from
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before JAX starts), the seed axis
     is split over them; the results are identical to one device.
+
+    Multi-process (every process called ``dynaq_jax.distributed.join`` and calls this with the
+    same arguments): the seed axis is split over every device of every process (a global mesh;
+    ``B`` not a multiple of the device count is padded with copies of the last seed, trimmed
+    from the result). With ``gather=True`` every process gets the whole result; with
+    ``gather=False`` it gets global arrays holding its own devices' shards (``B`` must then be a
+    multiple of ``jax.device_count()``), and ``dynaq_jax.distributed.gather_result(result)``
+    (called in every process) gathers them. The results are bit-identical to one process.
     """
     max_total_steps = check_run(config, max_total_steps)
     if config.batch_shape:
@@ -481,6 +523,7 @@ def train_seeds(
         max_total_steps=max_total_steps,
         progress=progress,
         shard=shard,
+        gather=gather,
     )
 
 
@@ -496,12 +539,16 @@ def train_sweep(
     chunk: int | None = None,
     progress: bool = False,
     shard: bool = True,
+    gather: bool = True,
 ) -> TrainResult:
     """Every config of a stacked sweep (``DynaQConfig.stack``, leaves ``[C]``) times every key
     ``[B]`` in one compiled call; results have shape ``[C, B, ...]``.
 
     Row ``(c, i)`` equals ``train(env, configs[c], keys[i])``. ``planning_steps`` and ``model`` are
-    static: sweep them with one call per value (each compiles once).
+    static: sweep them with one call per value (each compiles once). The ``C x B`` agents are
+    split over the devices (of every process, multi-process) as in ``train_seeds``; ``gather``
+    as there (with ``gather=False`` the result keeps the flat ``[C * B, ...]`` axis of global
+    arrays: reshape after ``gather_result``).
     """
     max_total_steps = check_run(configs, max_total_steps)
     if len(configs.batch_shape) != 1:
@@ -525,7 +572,10 @@ def train_sweep(
         max_total_steps=max_total_steps,
         progress=progress,
         shard=shard,
+        gather=gather,
     )
+    if not gather and jax.process_count() > 1 and shard:
+        return out
     return jax.tree.map(  # type: ignore[no-any-return]
         lambda x: x.reshape(n_cfg, n_keys, *x.shape[1:]), out
     )
@@ -533,8 +583,7 @@ def train_sweep(
 
 def memory_per_seed(env: Env, config: DynaQConfig) -> int:
     """Bytes of agent state per seed (``T_c`` dominates: ``4 * S * A * S``)."""
-    base = base_mdp(env)
-    shapes = jax.eval_shape(lambda: init(base.n_states, base.n_actions, config))
+    shapes = jax.eval_shape(lambda: init(env.n_states, env.n_actions, config))
     return int(sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes)))
 
 

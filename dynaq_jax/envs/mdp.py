@@ -77,6 +77,16 @@ class TabularMDP:
         """``K``, the number of outcome slots per state-action pair."""
         return int(self.probs.shape[-1])
 
+    # The env protocol of the compiled loop (``dynaq_jax.envs.protocol``).
+
+    def reset(self, key: Key) -> Int[Array, ""]:
+        """``s_0 ~ initial``: the module function ``reset(self, key)`` as a method."""
+        return reset(self, key)
+
+    def step(self, key: Key, s: IntScalar, a: IntScalar) -> Outcome:
+        """``k ~ probs[s, a, :]``: the module function ``step(self, key, s, a)`` as a method."""
+        return step(self, key, s, a)
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +105,37 @@ class ChangingMDP:
     def at(self, t: int) -> TabularMDP:
         """The MDP in force at global step ``t`` (host-side, for a concrete ``t``)."""
         return self.after if t >= self.switch_step else self.before
+
+    # The env protocol of the compiled loop (``dynaq_jax.envs.protocol``): the sizes and the time
+    # limit are ``before``'s; ``step_at`` is the changing dynamics, ``step`` the world at step 0.
+
+    @property
+    def n_states(self) -> int:
+        """``S`` (both MDPs have the same)."""
+        return self.before.n_states
+
+    @property
+    def n_actions(self) -> int:
+        """``A`` (both MDPs have the same)."""
+        return self.before.n_actions
+
+    @property
+    def time_limit(self) -> int | None:
+        """``before``'s time limit (the mazes give both MDPs the same)."""
+        return self.before.time_limit
+
+    def reset(self, key: Key) -> Int[Array, ""]:
+        """``s_0 ~ before.initial``: episodes of the mazes start where they always did."""
+        return reset(self.before, key)
+
+    def step_at(self, key: Key, t: IntScalar, s: IntScalar, a: IntScalar) -> Outcome:
+        """``step_changing(self, key, t, s, a)``: ``after`` once ``t >= switch_step``."""
+        return step_changing(self, key, t, s, a)
+
+    def step(self, key: Key, s: IntScalar, a: IntScalar) -> Outcome:
+        """The world at global step 0: ``step_at(key, 0, s, a)`` (the compiled loop calls
+        ``step_at`` with the run's global step)."""
+        return step_changing(self, key, 0, s, a)
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -169,6 +210,12 @@ def distinct_outcomes(env: "TabularMDP | ChangingMDP") -> int:
     A compact agent model (``DynaQConfig.outcome_slots``) with at least this many slots stores
     every transition exactly. (``TabularMDP.max_outcomes`` is the table width ``K``, which may
     list one next state more than once.)"""
+    if not isinstance(env, TabularMDP | ChangingMDP):
+        raise TypeError(
+            "distinct_outcomes needs the env's transition tables (a TabularMDP or ChangingMDP), "
+            f"but {type(env).__name__} is a table-free env: without tables, outcome_slots must "
+            "be chosen by hand (or 0, the dense model, which stores every transition)"
+        )
     phases = (env.before, env.after) if isinstance(env, ChangingMDP) else (env,)
     n_s, n_a = phases[0].n_states, phases[0].n_actions
     hit = np.zeros((n_s, n_a, n_s), np.bool_)

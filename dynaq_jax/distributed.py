@@ -1,0 +1,247 @@
+"""Beyond one machine: the compiled loop on JAX's multi-controller runtime.
+
+Every process of a run calls ``join`` (``jax.distributed.initialize``) before any JAX work; then
+``jax.devices()`` lists the devices of every process, and ``train_seeds`` / ``train_sweep`` split
+the seed (and config) axis over all of them: a global mesh, one shard per device, each process
+computing only its own devices' shards. Each process then gets the whole result
+(``gather_result``, which the trainers call unless ``gather=False``). Results are bit-identical to
+one process: a seed's result never depends on which device ran it.
+
+On CPU, JAX's gloo collectives connect the processes; two processes on one machine (127.0.0.1 and
+a free port) are a complete multi-process run. On a cluster, ``join()`` without arguments lets
+``jax.distributed.initialize`` detect the coordinator, the number of processes and this process's
+id (SLURM, Open MPI, Kubernetes, Cloud TPU).
+"""
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+T = TypeVar("T")
+
+SEEDS_AXIS = "seeds"
+"""The mesh axis the seed (and config) axis is split over."""
+
+EXIT_JOIN_TIMEOUT = 3
+"""Exit status of a process that ``join`` ends because the run did not form in time."""
+
+
+def process_count() -> int:
+    """``jax.process_count()``: the processes of the run (1 without ``join``)."""
+    return int(jax.process_count())
+
+
+def process_index() -> int:
+    """``jax.process_index()``: this process's id, ``0 .. process_count() - 1``."""
+    return int(jax.process_index())
+
+
+def is_multi_process() -> bool:
+    """Whether JAX runs multi-controller (more than one process joined the run)."""
+    return process_count() > 1
+
+
+def is_writer() -> bool:
+    """Whether this process writes files: process 0 only (every process of a run computes the
+    same gathered results; one of them saves them)."""
+    return process_index() == 0
+
+
+def _parse_address(address: object) -> tuple[str, int]:
+    if not isinstance(address, str) or address.count(":") < 1:
+        raise ValueError(f"join: coordinator_address must be 'HOST:PORT', got {address!r}")
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(
+            f"join: coordinator_address must be 'HOST:PORT' with a port in [1, 65535], "
+            f"got {address!r}"
+        )
+    return host, int(port_text)
+
+
+def _check_count(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"join: {name} must be an int, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"join: {name}={int(value)} must lie in [{lo}, {hi}]")
+    return int(value)
+
+
+def wait_for_coordinator(host: str, port: int, timeout_s: float) -> None:
+    """Try a TCP connection to ``host:port`` until one succeeds or ``timeout_s`` pass.
+
+    Raises:
+        TimeoutError: nothing accepted a connection there within ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    last: OSError | None = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            with socket.create_connection((host, port), timeout=min(1.0, left)):
+                return
+        except OSError as err:
+            last = err
+            time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+    reason = f" ({last.strerror or last})" if last is not None else ""
+    raise TimeoutError(
+        f"join: could not reach the coordinator at {host}:{port} within {timeout_s:g} s{reason}; "
+        "is process 0 running with the same --coordinator-address, and is the port open?"
+    )
+
+
+def _watchdog(message: str, timeout_s: float) -> threading.Timer:
+    """A timer that prints ``message`` and ends the process when ``join`` overruns: JAX's
+    coordination client would otherwise abort it a little later with a C++ check failure."""
+
+    def fire() -> None:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        os._exit(EXIT_JOIN_TIMEOUT)
+
+    timer = threading.Timer(timeout_s, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def join(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    timeout_s: int = 300,
+    initialize: Callable[..., None] | None = None,
+) -> None:
+    """Join a multi-process run: ``jax.distributed.initialize(coordinator_address,
+    num_processes, process_id)`` with clear errors and a bounded wait.
+
+    Call it in every process before any JAX computation. Without arguments, JAX detects the run
+    from the cluster's environment (SLURM, Open MPI, Kubernetes, Cloud TPU). With a coordinator
+    address (``HOST:PORT`` of process 0, which serves it), give all three. A process other than
+    0 first checks that the coordinator accepts connections (``wait_for_coordinator``: a
+    ``TimeoutError`` naming the address after ``timeout_s``); any process whose run has not
+    formed after ``timeout_s`` (another process never came) prints a message naming the address
+    and the processes, and exits with status ``EXIT_JOIN_TIMEOUT``, since JAX's coordination
+    client would abort it anyway. ``initialize`` replaces ``jax.distributed.initialize`` (tests).
+
+    Raises:
+        ValueError: a malformed address, counts out of range, only some of the three given, or
+            JAX's own refusal (e.g. auto-detection found no cluster, or JAX already computed).
+        TimeoutError: a process other than 0 could not reach the coordinator in time.
+    """
+    given = [coordinator_address is not None, num_processes is not None, process_id is not None]
+    timeout_s = _check_count("timeout_s", timeout_s, 1, 24 * 3600)
+    init = initialize if initialize is not None else jax.distributed.initialize
+    if any(given) and not all(given):
+        raise ValueError(
+            "join: give coordinator_address, num_processes and process_id together, or none of "
+            "them (jax.distributed.initialize then detects the cluster), got "
+            f"coordinator_address={coordinator_address!r}, num_processes={num_processes!r}, "
+            f"process_id={process_id!r}"
+        )
+    if not any(given):
+        try:
+            init(initialization_timeout=timeout_s)
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"join: jax.distributed.initialize() could not detect a multi-process run from "
+                f"this environment ({err}); pass coordinator_address, num_processes and process_id"
+            ) from err
+        return
+    host, port = _parse_address(coordinator_address)
+    n = _check_count("num_processes", num_processes, 1, 2**20)
+    pid = _check_count("process_id", process_id, 0, n - 1)
+    start = time.monotonic()
+    if pid != 0:
+        wait_for_coordinator(host, port, timeout_s)
+    left = max(1, int(timeout_s - (time.monotonic() - start)))
+    timer = _watchdog(
+        f"dynaq-jax: error: join: the run of {n} processes at {coordinator_address} did not form "
+        f"within {timeout_s} s (this is process {pid}); start every process with the same "
+        "coordinator address and number of processes, each with its own process id",
+        left,
+    )
+    try:
+        init(
+            coordinator_address=coordinator_address,
+            num_processes=n,
+            process_id=pid,
+            initialization_timeout=left + 30,
+        )
+    except (ValueError, RuntimeError) as err:
+        raise ValueError(f"join: jax.distributed.initialize refused: {err}") from err
+    finally:
+        timer.cancel()
+
+
+# -- global arrays --------------------------------------------------------------------------------
+
+
+def global_mesh() -> Mesh:
+    """A one-axis mesh (``SEEDS_AXIS``) over every device of every process."""
+    return Mesh(np.array(jax.devices()), (SEEDS_AXIS,))
+
+
+def to_global(tree: T, mesh: Mesh, split: bool) -> T:
+    """Every array leaf of ``tree`` (the same host values on every process) as a global array on
+    ``mesh``: split along its first axis (``split``) or replicated; Python numbers are left as
+    they are. Each process fills only its own devices' shards. (Typed PRNG keys: pass their
+    ``jax.random.key_data``.)"""
+    spec = PartitionSpec(SEEDS_AXIS) if split else PartitionSpec()  # type: ignore[no-untyped-call]
+    sharding = NamedSharding(mesh, spec)
+
+    def one(x: Any) -> Any:
+        if not isinstance(x, jax.Array | np.ndarray | np.generic):
+            return x
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    out: T = jax.tree.map(one, tree)
+    return out
+
+
+def gather_result(tree: T) -> T:
+    """Every leaf of ``tree`` whole on every process: ``multihost_utils.process_allgather``
+    (tiled along the split axis), back as device arrays. A no-op for arrays this process holds
+    whole (one process, or results already gathered). Call it in every process."""
+    leaves = jax.tree.leaves(tree)
+    if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return tree
+    host = multihost_utils.process_allgather(tree, tiled=True)
+    out: T = jax.tree.map(jax.numpy.asarray, host)
+    return out
+
+
+def on_host(x: jax.Array) -> np.ndarray:
+    """``x`` whole on this process as a NumPy array (``gather_result`` first when it is a global
+    array; call it in every process)."""
+    return np.asarray(gather_result(x))
+
+
+__all__ = [
+    "EXIT_JOIN_TIMEOUT",
+    "SEEDS_AXIS",
+    "gather_result",
+    "global_mesh",
+    "is_multi_process",
+    "is_writer",
+    "join",
+    "on_host",
+    "process_count",
+    "process_index",
+    "to_global",
+    "wait_for_coordinator",
+]

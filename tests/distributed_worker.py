@@ -1,0 +1,90 @@
+"""One process of a multi-process test run (``tests/test_distributed.py`` starts two).
+
+Usage: ``python tests/distributed_worker.py ADDRESS N_PROCESSES PROCESS_ID OUT_DIR MODE``.
+
+Joins the run, trains the slippery chain over the global mesh and writes ``OUT_DIR/result-PID.npz``
+(the result's leaves, whole on every process) and ``OUT_DIR/info-PID.json`` (device counts and
+which seed shards ran in this process). ``MODE`` ``gather``: ``train_seeds`` gathers (``N_KEYS``
+seeds, padded to the device count, with the progress callback recorded to see which shards ran
+here); ``shards``: ``gather=False`` on the first ``device_count`` seeds (the result's sharding
+shows where they ran), then ``gather_result``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+N_KEYS = 6
+SEED = 7
+N_STEPS = 40  # one chunk of the chain's time limit: one scan to compile
+
+
+def config():  # type: ignore[no-untyped-def]
+    """The config of the test run (shared with the single-process reference)."""
+    import dynaq_jax as dq
+
+    return dq.DynaQConfig(planning_steps=2, model="deterministic")
+
+
+def main(argv: list[str]) -> int:
+    import time
+
+    start = time.monotonic()
+
+    def log(what: str) -> None:  # timings on stderr: the test prints them when a worker fails
+        print(f"[{time.monotonic() - start:6.2f} s] {what}", file=sys.stderr, flush=True)
+
+    address, n_proc, pid, out_dir, mode = argv
+    from dynaq_jax import distributed
+
+    log("imported")
+    distributed.join(address, int(n_proc), int(pid), timeout_s=60)
+    log("joined")
+
+    import importlib
+
+    import jax
+    import numpy as np
+
+    from tests.chain_env import chain
+
+    # the module (``dynaq_jax.train`` the attribute is the function ``train``)
+    train_module = importlib.import_module("dynaq_jax.train")
+
+    seen: set[int] = set()
+
+    def record(shard: object, done: object, steps: object) -> None:
+        seen.add(int(np.asarray(shard)))
+
+    train_module.progress_update = record  # the compiled loop's progress callback
+    keys = jax.random.split(jax.random.key(SEED), N_KEYS)
+    env = chain()
+    info: dict[str, object] = {
+        "process_count": jax.process_count(),
+        "device_count": jax.device_count(),
+        "local_device_count": jax.local_device_count(),
+    }
+    if mode == "shards":
+        n = jax.device_count()
+        raw = train_module.train_seeds(env, config(), keys[:n], n_steps=N_STEPS, gather=False)
+        q = raw.state.q
+        info["spanned_processes"] = sorted({d.process_index for d in q.sharding.device_set})
+        info["addressable_shards"] = len(q.addressable_shards)
+        info["fully_addressable"] = bool(q.is_fully_addressable)
+        out = distributed.gather_result(raw)
+    else:
+        out = train_module.train_seeds(env, config(), keys, n_steps=N_STEPS, progress=True)
+    log("trained")
+    info["shards_here"] = sorted(seen)
+    leaves = [np.asarray(x) for x in jax.tree.leaves(out)]
+    np.savez(Path(out_dir) / f"result-{pid}.npz", *leaves)
+    (Path(out_dir) / f"info-{pid}.json").write_text(json.dumps(info))
+    log("written")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
