@@ -27,7 +27,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("dynaq_jax.train", "dynaq_jax.gym_loop"),
     ("dynaq_jax.file_layout",),
     ("dynaq_jax.io", "dynaq_jax.plotting", "dynaq_jax.testing"),
-    ("dynaq_jax.experiments",),
+    (
+        "dynaq_jax.experiments",
+        "dynaq_jax.experiments.expected_vs_sample",
+        "dynaq_jax.experiments.trajectory_sampling",
+        "dynaq_jax.experiments.trajectory_sampling_report",
+    ),
     ("dynaq_jax", "dynaq_jax.__main__"),
 ]
 """Each module belongs to the layer of the longest prefix that names it."""

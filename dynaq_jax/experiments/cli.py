@@ -8,7 +8,9 @@ Subcommands (``dynaq-jax SUBCOMMAND --help`` for the options):
 - ``blocking`` and ``shortcut`` (also ``blocking-maze``, ``shortcut-maze``): Figures 8.4 and 8.5
   (Dyna-Q against Dyna-Q+);
 - ``bench``: the benchmark against the seed notebook's NumPy loop (``benchmark``);
-- ``sweeping``: Example 8.4 and the planners on FrozenLake (``sweeping``).
+- ``sweeping``: Example 8.4 and the planners on FrozenLake (``sweeping``);
+- ``expected-vs-sample`` and ``trajectory-sampling``: Figures 8.7 and 8.8 (``expected_vs_sample``,
+  ``trajectory_sampling``).
 
 The command is generated with tyro from typed dataclasses: an experiment's options are the fields
 of its protocol (``FrozenLakeProtocol``, ...) plus ``--out`` and ``--no-progress``; the benchmark's
@@ -58,6 +60,14 @@ from dynaq_jax.experiments.dyna_maze import (
     summarize_dyna_maze,
     write_dyna_maze,
 )
+from dynaq_jax.experiments.expected_vs_sample import (
+    EXPECTED_VS_SAMPLE,
+    ExpectedVsSampleProtocol,
+    format_expected_vs_sample,
+    run_expected_vs_sample,
+    summarize_expected_vs_sample,
+    write_expected_vs_sample,
+)
 from dynaq_jax.experiments.frozen_lake import (
     FROZEN_LAKE,
     FrozenLakeProtocol,
@@ -68,6 +78,16 @@ from dynaq_jax.experiments.frozen_lake import (
 )
 from dynaq_jax.experiments.output import check_out, staged_output
 from dynaq_jax.experiments.sweeping import SweepingOptions
+from dynaq_jax.experiments.trajectory_sampling import (
+    TRAJECTORY_SAMPLING,
+    TrajectorySamplingProtocol,
+    run_trajectory_sampling,
+)
+from dynaq_jax.experiments.trajectory_sampling_report import (
+    format_trajectory_sampling,
+    summarize_trajectory_sampling,
+    write_trajectory_sampling,
+)
 from dynaq_jax.version import __version__
 
 PROG = "dynaq-jax"
@@ -155,7 +175,56 @@ class ChangingMazeCommand(ExperimentOutput):
         return 0
 
 
-Command = FrozenLakeCommand | DynaMazeCommand | ChangingMazeCommand | BenchOptions | SweepingOptions
+QUICK_PROTOCOL = tyro.conf.arg(
+    help="the experiment's settings; the defaults are a quick run (the description gives the "
+    "book's sizes)"
+)
+"""The help of the protocol options of Figures 8.7 and 8.8, whose defaults are quick runs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedVsSampleCommand(ExperimentOutput):
+    """``dynaq-jax expected-vs-sample``."""
+
+    protocol: Annotated[ExpectedVsSampleProtocol, tyro.conf.OmitArgPrefixes, QUICK_PROTOCOL] = (
+        EXPECTED_VS_SAMPLE
+    )
+
+    def run(self, command: str) -> int:
+        """Simulate, write the output folder and print the report."""
+        result = run_expected_vs_sample(self.protocol, progress=not self.no_progress)
+        with staged_output(self.out) as folder:
+            files = write_expected_vs_sample(result, folder, command=command)
+        report(format_expected_vs_sample(summarize_expected_vs_sample(result)), files, self.out)
+        return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectorySamplingCommand(ExperimentOutput):
+    """``dynaq-jax trajectory-sampling``."""
+
+    protocol: Annotated[TrajectorySamplingProtocol, tyro.conf.OmitArgPrefixes, QUICK_PROTOCOL] = (
+        TRAJECTORY_SAMPLING
+    )
+
+    def run(self, command: str) -> int:
+        """Plan on every task, evaluate exactly, write the output folder and print the report."""
+        result = run_trajectory_sampling(self.protocol, progress=not self.no_progress)
+        with staged_output(self.out) as folder:
+            files = write_trajectory_sampling(result, folder, command=command)
+        report(format_trajectory_sampling(summarize_trajectory_sampling(result)), files, self.out)
+        return 0
+
+
+Command = (
+    FrozenLakeCommand
+    | DynaMazeCommand
+    | ChangingMazeCommand
+    | BenchOptions
+    | SweepingOptions
+    | ExpectedVsSampleCommand
+    | TrajectorySamplingCommand
+)
 """What ``parse_args`` returns: one subcommand's options."""
 
 
@@ -213,6 +282,25 @@ SUBCOMMAND_TABLE: dict[str, tuple[type, object, str]] = {
         "until its greedy path is near-optimal on the Dyna maze scaled by k; or each planner's "
         "exact success probability on FrozenLake under the notebook's budget "
         "(--experiment frozenlake).",
+    ),
+    "expected-vs-sample": (
+        ExpectedVsSampleCommand,
+        ExpectedVsSampleCommand(out=Path("runs/expected-vs-sample")),
+        "Sutton & Barto Figure 8.7: RMS error of one estimate against the number of max_a' Q "
+        "computations (0 .. 2b), for the expected update (error 1 until its b computations, then "
+        "0) and for sample updates with step size 1/t, at b = 2, 10, 100, 1,000, 10,000; "
+        "successor values N(0, 1), initial error 1; beside the book's sqrt((b - 1) / (b t)). "
+        "The default's 200 runs per b are plenty (the book's curve is that formula).",
+    ),
+    "trajectory-sampling": (
+        TrajectorySamplingCommand,
+        TrajectorySamplingCommand(out=Path("runs/trajectory-sampling")),
+        "Sutton & Barto Figure 8.8: the start state's value under the greedy policy, computed "
+        "exactly, against computation time in expected updates, for updates spread uniformly over "
+        "all pairs and along simulated epsilon-greedy episodes, on random tasks (2 actions, b "
+        "next states, rewards N(0, 1), termination 0.1). Default: the upper panel (1,000 states, "
+        "b = 1, 3, 10, 20,000 updates) over 20 tasks; the book's sizes: --tasks 200, and --states "
+        "10000 --branching 1 --updates 200000 --eval-every 5000 --tasks 200 (the lower panel).",
     ),
 }
 """Each subcommand's name -> its options' dataclass, their defaults and its description."""
@@ -385,13 +473,16 @@ __all__ = [
     "OUT_HELP",
     "PROG",
     "PROTOCOL",
+    "QUICK_PROTOCOL",
     "SUBCOMMANDS",
     "SUBCOMMAND_TABLE",
     "ChangingMazeCommand",
     "Command",
     "DynaMazeCommand",
+    "ExpectedVsSampleCommand",
     "ExperimentOutput",
     "FrozenLakeCommand",
+    "TrajectorySamplingCommand",
     "main",
     "out_argument",
     "parse_args",
