@@ -3,14 +3,18 @@
 The compiled loop (``train.py``) needs the env's tables (``TabularMDP``); this loop needs only
 ``reset``/``step``, so it runs envs without ``P``: the costly-world case, where every real step is
 expensive and planning from the learned model is the point. Python steps the env; the agent lives
-on the device, and each real step makes exactly one jitted call that fuses
+on the device, and each real step makes exactly one compiled call (``dynaq_jax.host_call``) that
+fuses
 
     Dyna-Q ``step`` on the previous transition ``(s, a, r, s', terminated)``
     + epsilon-greedy ``act`` for the next state,
 
 so the only value that crosses back to the host is the action. The agent state and its PRNG key
-stay on the device between calls; every argument is a fixed-dtype NumPy scalar (or ``[N]`` array
-for a vector env), so the call compiles once per env shape and config structure.
+stay on the device between calls, packed into one donated buffer per dtype; the step's host scalars
+travel as one int32 vector and the config's leaves as one float32 vector made once per run: four
+arguments per call, one compile per env shape and config structure. The values the env hands back
+are checked in plain Python on the way in (observations in the space, rewards finite in float32,
+flags bools), with no device work.
 
 Episode bookkeeping follows ``train.py``: terminated and truncated are kept apart (a truncated
 transition bootstraps: the agent is given ``terminated=False``), success is termination on a
@@ -18,17 +22,16 @@ positive reward, and the metrics come back as the same ``TrainResult`` / ``Episo
 """
 
 import warnings
-from collections.abc import Callable
-from typing import Any, TypeAlias, cast
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
-from jaxtyping import Array, Bool, Float, Int
 
-from dynaq_jax.agent import act, init, step
+from dynaq_jax.agent import init
+from dynaq_jax.checks import FLOAT32_MAX
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs.spaces import (
     DiscreteSpaces,
@@ -44,74 +47,27 @@ from dynaq_jax.envs.spaces import (
     state_indices,
     warn_if_env_truncates_first,
 )
+from dynaq_jax.host_call import (
+    agent_call,
+    config_vector,
+    host_matrix,
+    host_vector,
+    layout_of,
+    pack,
+    unpack,
+)
 from dynaq_jax.progress import episode_bar
-from dynaq_jax.rng import split_key
 from dynaq_jax.state import DynaQState, dropped_message
 from dynaq_jax.train import EpisodeMetrics, TrainResult
-from dynaq_jax.types import Key
 
-# -- the fused device call ------------------------------------------------------------------------
+# -- the host boundary ----------------------------------------------------------------------------
 
-
-def _agent_call_impl(
-    state: DynaQState,
-    key: Key,
-    s: Int[Array, ""],
-    a: Int[Array, ""],
-    r: Float[Array, ""],
-    s_next: Int[Array, ""],
-    terminated: Bool[Array, ""],
-    learn: Bool[Array, ""],
-    s_act: Int[Array, ""],
-    advance: Bool[Array, ""],
-    config: DynaQConfig,
-) -> tuple[DynaQState, Key, Int[Array, ""]]:
-    """Dyna-Q ``step`` on ``(s, a, r, s', terminated)`` (a no-op unless ``learn``), then
-    ``a' = act(state', s_act)``.
-
-    Keys: ``key -> (key', k_plan, k_act)``; the returned key is ``key'`` if ``advance``, else
-    ``key`` itself, so that the next call draws the same ``k_act`` again. A vector env in
-    ``NEXT_STEP`` autoreset mode uses that: the action drawn at an episode's last step is ignored
-    by the env, and the next call (on the reset observation) must act with the key a single env
-    would have used, which keeps sub-env ``i`` identical to ``train(env, seed + i)``.
-    """
-    key_next, k_plan, k_act = split_key(key, 3)
-    state = step(state, k_plan, s, a, r, s_next, terminated, config, active=learn)
-    action = act(state, k_act, s_act, config)
-    return state, jnp.where(advance, key_next, key), action
+_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint32, np.uint16, np.uint8})
+_REAL_TYPES = frozenset({float, int, np.float64, np.float32})
 
 
-HostArray: TypeAlias = np.ndarray | np.generic
-"""A fixed-dtype NumPy scalar or ``[N]`` array, as the host passes it to the device call."""
-
-_AgentCall: TypeAlias = Callable[
-    [
-        DynaQState,
-        Key,
-        HostArray,  # s
-        HostArray,  # a
-        HostArray,  # r
-        HostArray,  # s'
-        HostArray,  # terminated
-        HostArray,  # learn
-        HostArray,  # s_act
-        HostArray,  # advance
-        DynaQConfig,
-    ],
-    tuple[DynaQState, Key, Int[Array, "*N"]],
-]
-
-_agent_call = cast(_AgentCall, jax.jit(_agent_call_impl))
-"""One agent: the jitted ``_agent_call_impl`` (compiles once per state shape and config)."""
-
-_agent_call_vmapped = cast(
-    _AgentCall, jax.jit(jax.vmap(_agent_call_impl, in_axes=(*(0,) * 10, None)))
-)
-"""``N`` agents, one per sub-env: every argument but ``config`` has a leading axis ``N``."""
-
-
-def _device_config(config: DynaQConfig) -> DynaQConfig:
-    """The config with its leaves as float32 device scalars (converted once, not per call)."""
+def _check_config(config: DynaQConfig) -> DynaQConfig:
+    """One config (``TypeError``/``ValueError`` otherwise), checked once per run."""
     if not isinstance(config, DynaQConfig):
         raise TypeError(f"gym_loop: config must be a DynaQConfig, got {type(config).__name__}")
     if config.batch_shape:
@@ -119,8 +75,33 @@ def _device_config(config: DynaQConfig) -> DynaQConfig:
             f"gym_loop: config leaves have shape {config.batch_shape}; the host loop trains one "
             "config (run one call per config)"
         )
-    out: DynaQConfig = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), config)
-    return out
+    return config
+
+
+class _Boundary(NamedTuple):
+    """The checks of one step's values from the env, in plain Python (the common types take a
+    fast path; anything else goes through ``envs.spaces``, which raises the error naming it)."""
+
+    where: str
+    label: str
+    sp: DiscreteSpaces
+
+    def state(self, obs: Any) -> int:
+        if type(obs) in _INT_TYPES:
+            s = int(obs) - self.sp.obs_start
+            if 0 <= s < self.sp.n_states:
+                return s
+        return state_index(self.where, self.label, obs, self.sp)
+
+    def reward(self, reward: Any) -> float:
+        if type(reward) in _REAL_TYPES and -FLOAT32_MAX <= reward <= FLOAT32_MAX:
+            return float(reward)
+        return float(reward_values(self.where, self.label, reward))
+
+    def flag(self, name: str, value: Any) -> bool:
+        if type(value) is bool or type(value) is np.bool_:
+            return bool(value)
+        return bool(flag_values(self.where, self.label, name, value))
 
 
 # -- host-side metrics ----------------------------------------------------------------------------
@@ -222,14 +203,14 @@ def train(
     limit = check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
     cap = check_count(where, "max_total_steps", max_total_steps, allow_none=True)
     seed = check_seed(where, seed)
-    cfg = _device_config(config)
+    config = _check_config(config)
     gym_env, owned = make_env(where, env, limit)
     try:
         label = env_label(gym_env)
         sp = discrete_spaces(where, label, gym_env.observation_space, gym_env.action_space)
         if limit is not None and not owned:
             warn_if_env_truncates_first(where, label, env_time_limit(gym_env), limit)
-        result = _run_single(gym_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+        result = _run_single(gym_env, label, sp, config, n_ep, seed, limit, cap, progress)
         _warn_dropped("gym_loop.train", result, config)
         return result
     finally:
@@ -248,7 +229,6 @@ def _run_single(
     label: str,
     sp: DiscreteSpaces,
     config: DynaQConfig,
-    cfg: DynaQConfig,
     n_episodes: int,
     seed: int,
     limit: int | None,
@@ -256,20 +236,23 @@ def _run_single(
     progress: bool,
 ) -> TrainResult:
     where = "gym_loop.train"
-    i32, f32, b = np.int32, np.float32, np.bool_
+    check = _Boundary(where, label, sp)
     agent = init(sp.n_states, sp.n_actions, config)
     key = jax.random.key(seed)
+    layout = layout_of(agent, key, config)
+    call = agent_call(layout)
+    cfg = config_vector(config)
+    buffers = pack(layout, agent, key)
+    del agent, key  # the buffers hold them now (and are donated to each call)
     visited = np.zeros((sp.n_states, sp.n_actions), np.bool_)
     metrics = _Metrics(1, n_episodes)
     bar = episode_bar(progress, n_episodes)
+    act_start = sp.act_start
 
     obs, _ = env.reset(seed=seed)
-    s = state_index(where, label, obs, sp)
-    zero = i32(0)
+    s = check.state(obs)
     # No transition yet (learn=False): this call only draws the first action.
-    agent, key, a_dev = _agent_call(
-        agent, key, zero, zero, f32(0.0), zero, b(False), b(False), i32(s), b(True), cfg
-    )
+    buffers, a_dev = call(buffers, cfg, host_vector(0, 0, 0.0, 0, False, False, s, True))
     a = int(a_dev)
     episode = t_ep = steps = 0
     ret = 0.0
@@ -278,46 +261,34 @@ def _run_single(
             if cap is not None and steps >= cap:
                 _warn_step_cap(where, cap, episode, n_episodes)
                 break
-            obs, reward, term_raw, trunc_raw, _ = env.step(a + sp.act_start)
-            s_next = state_index(where, label, obs, sp)
-            r = float(reward_values(where, label, reward))
-            term = bool(flag_values(where, label, "terminated", term_raw))
-            trunc_raw = bool(flag_values(where, label, "truncated", trunc_raw))
+            obs, reward, term_raw, trunc_raw, _ = env.step(a + act_start)
+            s_next = check.state(obs)
+            r = check.reward(reward)
+            term = check.flag("terminated", term_raw)
+            trunc = check.flag("truncated", trunc_raw)
             t_ep += 1
             steps += 1
             ret += r
             visited[s, a] = True
-            truncated = not term and (bool(trunc_raw) or (limit is not None and t_ep >= limit))
             s_act = s_next
-            if term or truncated:
-                size = int(visited.sum())
-                metrics.record(0, episode, ret, t_ep, term, r, size)
+            if term or trunc or (limit is not None and t_ep >= limit):
+                metrics.record(0, episode, ret, t_ep, term, r, int(visited.sum()))
                 episode += 1
                 t_ep, ret = 0, 0.0
                 if bar is not None:
                     bar.update(1)
                 if episode < n_episodes:
                     obs, _ = env.reset()
-                    s_act = state_index(where, label, obs, sp)
-            agent, key, a_dev = _agent_call(
-                agent,
-                key,
-                i32(s),
-                i32(a),
-                f32(r),
-                i32(s_next),
-                b(term),
-                b(True),
-                i32(s_act),
-                b(True),
-                cfg,
-            )
+                    s_act = check.state(obs)
+            host = host_vector(s, a, r, s_next, term, True, s_act, True)
+            buffers, a_dev = call(buffers, cfg, host)
             s = s_act
             if episode < n_episodes:
                 a = int(a_dev)  # the one device -> host transfer of the step
     finally:
         if bar is not None:
             bar.close()
+    agent, _ = unpack(layout, buffers)
     agent = jax.block_until_ready(agent)  # type: ignore[no-untyped-call]
     return TrainResult(
         state=agent,
@@ -386,14 +357,14 @@ def train_vector(
     limit = check_count(where, "max_episode_steps", max_episode_steps, allow_none=True)
     cap = check_count(where, "max_total_steps", max_total_steps, allow_none=True)
     seed = check_seed(where, seed)
-    cfg = _device_config(config)
+    config = _check_config(config)
     label = env_label(vec_env)
     sp = discrete_spaces(
         where, label, vec_env.single_observation_space, vec_env.single_action_space
     )
     if limit is not None:
         warn_if_env_truncates_first(where, label, _vector_time_limit(vec_env), limit)
-    result = _run_vector(vec_env, label, sp, config, cfg, n_ep, seed, limit, cap, progress)
+    result = _run_vector(vec_env, label, sp, config, n_ep, seed, limit, cap, progress)
     _warn_dropped("gym_loop.train_vector", result, config)
     return result
 
@@ -403,7 +374,6 @@ def _run_vector(
     label: str,
     sp: DiscreteSpaces,
     config: DynaQConfig,
-    cfg: DynaQConfig,
     n_episodes: int,
     seed: int,
     limit: int | None,
@@ -414,8 +384,18 @@ def _run_vector(
     n = int(vec_env.num_envs)
     mode = _autoreset_mode(vec_env)
     one = init(sp.n_states, sp.n_actions, config)
-    agents: DynaQState = jax.tree.map(lambda x: jnp.stack([x] * n), one)
-    keys = jnp.stack([jax.random.key(seed + i) for i in range(n)])
+    layout = layout_of(one, jax.random.key(seed), config)
+    cfg = config_vector(config)
+    # A size-1 vmap axis can compile to code whose floats differ from the unbatched call (see
+    # train.py): one sub-env runs the unbatched call, so that it equals train(env, seed).
+    batched = n > 1
+    run = agent_call(layout, batched)
+    if batched:
+        agents: DynaQState = jax.tree.map(lambda x: jnp.stack([x] * n), one)
+        keys = jnp.stack([jax.random.key(seed + i) for i in range(n)])
+        buffers = pack(layout, agents, keys, batched=True)
+    else:
+        buffers = pack(layout, one, jax.random.key(seed))
 
     def call(
         s: np.ndarray,
@@ -426,40 +406,11 @@ def _run_vector(
         learn: np.ndarray,
         s_act: np.ndarray,
         advance: np.ndarray,
-    ) -> Int[Array, " N"]:
-        nonlocal agents, keys
-        args = (
-            s.astype(np.int32),
-            a.astype(np.int32),
-            r.astype(np.float32),
-            s_next.astype(np.int32),
-            term.astype(np.bool_),
-            learn.astype(np.bool_),
-            s_act.astype(np.int32),
-            advance.astype(np.bool_),
-        )
-        if n == 1:
-            # A size-1 vmap axis can compile to code whose floats differ from the unbatched call
-            # (see train.py): run one agent unbatched so it equals train(env, seed).
-            s0, a0, r0, sn0, t0, l0, sa0, adv0 = (x[0] for x in args)
-            agent, key, action = _agent_call(
-                jax.tree.map(lambda x: x[0], agents),
-                keys[0],
-                s0,
-                a0,
-                r0,
-                sn0,
-                t0,
-                l0,
-                sa0,
-                adv0,
-                cfg,
-            )
-            agents = jax.tree.map(lambda x: x[None], agent)
-            keys = key[None]
-            return action[None]
-        agents, keys, actions = _agent_call_vmapped(agents, keys, *args, cfg)
-        return actions
+    ) -> np.ndarray:
+        nonlocal buffers
+        host = host_matrix(s, a, r, s_next, term, learn, s_act, advance)
+        buffers, actions = run(buffers, cfg, host if batched else host[0])
+        return np.asarray(actions).reshape(n)  # the one device -> host transfer of the step
 
     visited = np.zeros((n, sp.n_states, sp.n_actions), np.bool_)
     metrics = _Metrics(n, n_episodes)
@@ -474,7 +425,7 @@ def _run_vector(
 
     obs, _ = vec_env.reset(seed=seed)
     s = state_indices(where, label, obs, sp)
-    a = np.asarray(call(zeros_i, zeros_i, np.zeros(n), zeros_i, false, false, s, true))
+    a = call(zeros_i, zeros_i, np.zeros(n), zeros_i, false, false, s, true)
     pending = false.copy()  # NEXT_STEP: this sub-env's next step is its autoreset (no transition)
     total = 0
     try:
@@ -528,14 +479,15 @@ def _run_vector(
                 fresh = state_indices(where, label, obs_reset, sp)
                 s_act[reset_now] = fresh[reset_now]
             deferred = env_done & (mode == AutoresetMode.NEXT_STEP)
-            a_dev = call(s, a, r, s_next, term, learn, s_act, ~deferred)
+            a = call(s, a, r, s_next, term, learn, s_act, ~deferred)
             pending = deferred
             s = s_act
-            if np.any(episode < n_episodes):
-                a = np.asarray(a_dev)  # the one device -> host transfer of the step
     finally:
         if bar is not None:
             bar.close()
+    agents, _ = unpack(layout, buffers, batched=batched)
+    if not batched:
+        agents = jax.tree.map(lambda x: x[None], agents)
     agents = jax.block_until_ready(agents)  # type: ignore[no-untyped-call]
     return TrainResult(
         state=agents,

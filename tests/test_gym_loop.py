@@ -1,9 +1,11 @@
-"""Tests of dynaq_jax.gym_loop: the host loop on real gymnasium envs, one agent or one per sub-env.
+"""Tests of dynaq_jax.gym_loop and its device call (dynaq_jax.host_call): the host loop on real
+gymnasium envs, one agent or one per sub-env.
 
-Compile budget: the fused device call compiles once per (state shape, vmap size); the tests use
-one config structure (``CFG``) and four programs: FrozenLake (16 x 4) unbatched and vmapped over
+Compile budget: the packed device call compiles once per (layout, batched); the tests use one
+config structure (``CFG``) and four such programs: FrozenLake (16 x 4) unbatched and vmapped over
 ``N_HOST`` sub-envs, the chain env (7 x 2) and the Dyna maze (54 x 4) unbatched; plus one
-compiled ``train_seeds`` on FrozenLake for the distribution check.
+compiled ``train_seeds`` on FrozenLake for the distribution check, and the agent's own jitted
+``step``/``act`` (16 x 4) for the step-by-step reference.
 """
 
 import math
@@ -19,8 +21,20 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
-from dynaq_jax import DynaQConfig, from_gymnasium, model_size, train_seeds
-from dynaq_jax.gym_loop import _agent_call, train, train_vector
+from dynaq_jax import DynaQConfig, act, from_gymnasium, model_size, step, train_seeds
+from dynaq_jax.agent import init
+from dynaq_jax.gym_loop import train, train_vector
+from dynaq_jax.host_call import (
+    HOST_FIELDS,
+    agent_call,
+    float32_bits,
+    host_matrix,
+    host_vector,
+    layout_of,
+    pack,
+    unpack,
+)
+from dynaq_jax.rng import split_key
 from dynaq_jax.train import TrainResult
 
 CFG = DynaQConfig(planning_steps=5)
@@ -165,13 +179,14 @@ def test_env_limit_below_override_warns() -> None:
 
 
 def test_frozen_lake_id_same_seed_same_result() -> None:
-    before = _agent_call._cache_size()  # type: ignore[attr-defined]
     a = train("FrozenLake-v1", CFG, 25, seed=11)
-    after_first = _agent_call._cache_size()  # type: ignore[attr-defined]
+    layouts = agent_call.cache_info().currsize
     b = train(gym.make("FrozenLake-v1"), CFG, 25, seed=11)
     c = train("FrozenLake-v1", CFG, 25, seed=12)
-    assert after_first <= before + 1
-    assert _agent_call._cache_size() == after_first  # type: ignore[attr-defined]
+    # one compiled program for FrozenLake's layout, reused by every run (no new layout either)
+    assert agent_call.cache_info().currsize == layouts
+    call = agent_call(layout_of(init(16, 4, CFG), jax.random.key(0), CFG))
+    assert call._cache_size() == 1  # type: ignore[attr-defined]
     assert_results_equal(a, b)
     assert not np.array_equal(a.episodes.lengths, c.episodes.lengths)
     for res in (a, c):
@@ -363,3 +378,137 @@ def test_no_warnings_on_a_plain_run() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(Grid(), CFG, 2, seed=0, max_episode_steps=4)
+
+
+# -- the packed device call -----------------------------------------------------------------------
+
+
+def reference_train(env: gym.Env[int, int], n_episodes: int, seed: int, limit: int) -> Any:
+    """The host loop written out with the public agent functions, one jitted call each:
+    ``key -> (key', k_plan, k_act)``, ``step`` on the transition, ``act`` on the next state."""
+    split3 = jax.jit(lambda k: split_key(k, 3))
+    sp = env.observation_space
+    start = int(sp.start)  # type: ignore[attr-defined]
+    agent = init(16, 4, CFG)
+    key = jax.random.key(seed)
+    obs, _ = env.reset(seed=seed)
+    s = int(obs) - start
+    key, _, k_act = split3(key)
+    a = int(act(agent, k_act, s, CFG))
+    lengths = []
+    for _ in range(n_episodes):
+        t = 0
+        while True:
+            obs, r, term, trunc, _ = env.step(a + start)
+            s_next, t = int(obs) - start, t + 1
+            s_act = s_next
+            done = term or trunc or t >= limit
+            if done:
+                obs, _ = env.reset()
+                s_act = int(obs) - start
+            key_next, k_plan, k_act = split3(key)
+            agent = step(agent, k_plan, s, a, np.float32(r), s_next, bool(term), CFG)
+            a, s, key = int(act(agent, k_act, s_act, CFG)), s_act, key_next
+            if done:
+                lengths.append(t)
+                break
+    return agent, lengths
+
+
+def test_host_loop_is_the_agent_functions_step_by_step() -> None:
+    res = train(Grid(start=2), CFG, 6, seed=9, max_episode_steps=5)
+    agent, lengths = reference_train(Grid(start=2), 6, seed=9, limit=5)
+    np.testing.assert_array_equal(res.episodes.lengths, lengths)
+    for x, y in zip(jax.tree.leaves(res.state), jax.tree.leaves(agent), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [CFG, DynaQConfig(outcome_slots=2), DynaQConfig(planner="sweeping", model="deterministic")],
+)
+def test_pack_unpack_is_exact(config: DynaQConfig) -> None:
+    agent = init(5, 3, config)
+    # every leaf its own bit pattern: random bits of the leaf's dtype (bools too)
+    leaves, treedef = jax.tree.flatten(agent)
+    rng = np.random.default_rng(0)
+    filled = [
+        np.asarray(rng.integers(0, 2, x.shape), x.dtype)
+        if x.dtype == np.bool_
+        else rng.integers(-(2**31), 2**31, x.shape, np.int64).astype(np.int32).view(x.dtype)
+        for x in leaves
+    ]
+    agent = jax.tree.unflatten(treedef, [jnp.asarray(x) for x in filled])
+    key = jax.random.key(12345)
+    layout = layout_of(agent, key, config)
+    assert layout.buffer_dtypes == (np.dtype(np.float32), np.dtype(np.int32))
+    assert sum(layout.buffer_sizes) == sum(x.size for x in filled) + 2  # + the key's two words
+    back, key_back = unpack(layout, pack(layout, agent, key))
+    for x, y in zip(jax.tree.leaves(back), filled, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(
+            np.asarray(x).reshape(-1).view(np.uint8), y.reshape(-1).view(np.uint8)
+        )
+    np.testing.assert_array_equal(jax.random.key_data(key_back), jax.random.key_data(key))
+    # batched: agent i of the stack comes back as row i
+    keys = jax.random.split(key, 3)
+    stacked = jax.tree.map(lambda x: jnp.stack([x] * 3), agent)
+    back3, keys3 = unpack(layout, pack(layout, stacked, keys, batched=True), batched=True)
+    for x, y in zip(jax.tree.leaves(back3), jax.tree.leaves(stacked), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    np.testing.assert_array_equal(jax.random.key_data(keys3), jax.random.key_data(keys))
+
+
+@pytest.mark.parametrize(
+    "r", [0.0, -0.0, 1.0, -1.5, 0.1, 1 / 3, 1e-45, 1e-40, -3.4028234663852886e38, 2.5e-8]
+)
+def test_reward_bits_are_float32s(r: float) -> None:
+    bits = float32_bits(r)
+    assert bits == int(np.float32(r).view(np.int32))
+    host = host_vector(3, 1, r, 4, True, False, 2, True)
+    assert host.dtype == np.int32 and host.shape == (len(HOST_FIELDS),)
+    np.testing.assert_array_equal(host, [3, 1, 4, 1, 0, 2, 1, bits])
+    rows = host_matrix(*(np.array([v, v]) for v in (3, 1, r, 4, True, False, 2, True)))
+    np.testing.assert_array_equal(rows, [host, host])
+
+
+class Hands(gym.Wrapper[Any, Any, Any, Any]):
+    """The grid, its step's values replaced by ``values``."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(Grid())
+        self.values = values
+
+    def step(self, action: Any) -> Any:
+        obs, r, term, trunc, info = self.env.step(action)
+        v = self.values
+        return v.get("obs", obs), v.get("r", r), v.get("term", term), v.get("trunc", trunc), info
+
+
+def test_the_boundary_takes_numpy_values_as_python_ones() -> None:
+    numpy_values = Hands(obs=np.int64(3), r=np.float32(0.5), term=np.bool_(False))
+    python_values = Hands(obs=3, r=0.5, term=False)
+    assert_results_equal(
+        train(numpy_values, CFG, 2, seed=1, max_episode_steps=3),
+        train(python_values, CFG, 2, seed=1, max_episode_steps=3),
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"obs": 16}, r"observation 16, outside its space"),
+        ({"obs": -1}, r"observation -1, outside its space"),
+        ({"obs": True}, r"observation True \(bool\)"),
+        ({"r": math.nan}, r"reward nan: rewards must be finite in float32"),
+        ({"r": -1e39}, r"reward -1e\+39: rewards must be finite in float32"),
+        ({"r": True}, r"reward True: not a real number"),
+        ({"term": 0}, r"terminated=0: it must be a bool"),
+        ({"trunc": None}, r"truncated=None: it must be a bool"),
+    ],
+)
+def test_the_boundary_rejects_what_the_env_should_not_return(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        train(Hands(**values), CFG, 1, seed=0)
