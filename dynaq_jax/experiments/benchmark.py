@@ -23,6 +23,13 @@ and the speedup over both NumPy loops. Writes ``bench.json`` and one scaling plo
 (``plotting.plot_scaling``), prints a markdown table and PASS/FAIL against the targets (FrozenLake
 4x4 slippery, ``n = 50``).
 
+The host loop (``gym_loop``) is timed beside the notebook's loop of the same run: one agent
+stepping gymnasium's FrozenLake (``gym_loop.train``) and one agent per sub-env of a sync vector env
+(``gym_loop.train_vector``, ``--host-envs``), ``--host-steps`` real agent steps per timed run (the
+median of three), compile time apart (an untimed first run), reported as wall microseconds per real
+step and as the ratio to the NumPy loop's (``bench.json``'s ``host_loop``; ``--no-host-loop``
+skips it, ``--quick`` runs it only when ``--host-steps`` is given).
+
 Memory: ``state_bytes_per_seed`` is ``memory_per_seed`` (the agent state; ``T_c`` is ``4 S A S``
 bytes); ``result_bytes_per_seed`` is what ``train_seeds`` returns per seed (state plus metrics and
 the per-step rewards of step-budget mode). Seed counts whose agent states alone exceed
@@ -63,6 +70,7 @@ import tyro
 from dynaq_jax.experiments.benchmark_measure import (
     DEFAULT_SEEDS,
     ENVS,
+    HOST_STEPS,
     JAX_COMPACT_IMPL,
     JAX_IMPL,
     NUMPY_COUNT_IMPL,
@@ -70,19 +78,25 @@ from dynaq_jax.experiments.benchmark_measure import (
     NUMPY_MAX_STEPS,
     PRIMARY_ENV,
     QUICK_SEEDS,
+    HostRow,
     Options,
     Row,
+    add_host_speedups,
     add_speedups,
     auto_steps,
     bench_config,
     make_env,
+    numpy_host_row,
     resolve_env,
+    time_host,
     time_jax,
     time_numpy,
 )
 from dynaq_jax.experiments.benchmark_report import (
+    evaluate_host_targets,
     evaluate_targets,
     format_bytes,
+    host_markdown_table,
     markdown_table,
     notes,
     overall_status,
@@ -147,6 +161,13 @@ class BenchOptions:
     """skip the compact count model's rows (outcome_slots = the env's distinct outcomes)"""
     memory_budget: float = 8.0
     """GiB: skip seed counts whose agent states exceed it, and report the most seeds that fit"""
+    host_steps: OptionalPositiveInt = None
+    """host loop: real agent steps per timed run (default 3000; --quick: no host-loop section
+    unless given)"""
+    host_envs: Annotated[int, POSITIVE_INT, POSITIVE_INT.cli()] = 8
+    """host loop: sub-envs of the vector-env row (1: no vector row)"""
+    no_host_loop: bool = False
+    """skip the host-loop section (gym_loop beside the notebook's loop)"""
 
     def __post_init__(self) -> None:
         """Check the sizes; resolve the env aliases (``taxi`` -> ``Taxi-v4``)."""
@@ -274,6 +295,7 @@ def run_benchmark(
                 title=f"Dyna-Q planning throughput: {env_name}, n = {options.planning_steps}",
             )
             plots.append(path.name)
+    host_rows = _host_section(options, rows, log)
     targets = evaluate_targets(rows)
     report = {
         "meta": _meta(options),
@@ -286,8 +308,33 @@ def run_benchmark(
         "plots": plots,
         "markdown": markdown_table(rows),
     }
+    if options.host_steps is not None:
+        report["host_loop"] = {
+            "rows": [r.to_dict() for r in host_rows],
+            "targets": evaluate_host_targets(host_rows),
+            "markdown": host_markdown_table(host_rows),
+        }
     write_json(out / "bench.json", report)
     return report
+
+
+def _host_section(options: Options, rows: list[Row], log: Callable[[str], None]) -> list[HostRow]:
+    """The host loop on the primary env (one agent, then ``host_envs`` sub-envs), beside the
+    NumPy rows of the same run; nothing when ``options.host_steps`` is ``None``."""
+    if options.host_steps is None or PRIMARY_ENV not in options.envs:
+        return []
+    numpy_impls = (NUMPY_IMPL, NUMPY_COUNT_IMPL)
+    out = [numpy_host_row(r) for r in rows if r.impl in numpy_impls and r.env == PRIMARY_ENV]
+    log(f"[bench] {PRIMARY_ENV} host loop: 1 agent, {options.host_steps} real steps per run")
+    out.append(time_host(PRIMARY_ENV, options))
+    if options.host_envs > 1:
+        log(
+            f"[bench] {PRIMARY_ENV} host loop: {options.host_envs} sub-envs, "
+            f"{options.host_steps} real agent steps per run"
+        )
+        out.append(time_host(PRIMARY_ENV, options, options.host_envs))
+    add_host_speedups(out)
+    return out
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -321,6 +368,8 @@ def options_from_args(args: BenchOptions) -> Options:
         out=Path(args.out),
         quick=quick,
         compact=not args.no_compact,
+        host_steps=None if args.no_host_loop else pick(args.host_steps, HOST_STEPS, None),
+        host_envs=int(args.host_envs),
     )
 
 
@@ -334,6 +383,10 @@ def to_argv(args: BenchOptions) -> list[str]:
         argv.append("--no-numpy")
     if args.no_compact:
         argv.append("--no-compact")
+    if args.no_host_loop:
+        argv.append("--no-host-loop")
+    if args.host_envs != BenchOptions.host_envs:
+        argv += ["--host-envs", str(args.host_envs)]
     if args.seeds is not None:
         argv += ["--seeds", *map(str, args.seeds)]
     if args.envs is not None:
@@ -344,6 +397,7 @@ def to_argv(args: BenchOptions) -> list[str]:
         ("--repeats", args.repeats),
         ("--numpy-seeds", args.numpy_seeds),
         ("--numpy-episodes", args.numpy_episodes),
+        ("--host-steps", args.host_steps),
     ):
         if value is not None:
             argv += [flag, str(value)]
@@ -399,6 +453,12 @@ def main(args: BenchOptions) -> int:
         print(f"overall: {report['status']}")
     for note in report["notes"]:
         print(f"note: {note}")
+    if "host_loop" in report:
+        print()
+        print(report["host_loop"]["markdown"])
+        print()
+        print("the host loop (gym_loop) beside the notebook's loop, same run:")
+        print(targets_text(report["host_loop"]["targets"]))
     b = format_bytes
     for m in report["memory"]:
         line = (

@@ -11,8 +11,9 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import gymnasium as gym
 import jax
 import numpy as np
 
@@ -20,7 +21,8 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, distinct_outcomes, from_gymnasium
 from dynaq_jax.experiments import reference_numpy
 from dynaq_jax.experiments.options import MAX_COUNT, MAX_PLANNING_STEPS, check_planning_draw
-from dynaq_jax.train import memory_per_seed, train_seeds
+from dynaq_jax.gym_loop import train as host_train
+from dynaq_jax.train import TrainResult, memory_per_seed, train_seeds
 
 # -- what is measured -----------------------------------------------------------------------------
 
@@ -89,6 +91,12 @@ class Options:
     """Small sizes: the targets are shown but the overall status is ``"QUICK"``."""
     compact: bool = True
     """Also time the compact count model (``JAX_COMPACT_IMPL``)."""
+    host_steps: int | None = None
+    """Host loop section: real agent steps per timed run (``None``: no host-loop section)."""
+    host_envs: int = 8
+    """Host loop section: sub-envs of the vector-env row (``1``: no vector row)."""
+    host_repeats: int = 3
+    """Host loop section: timed runs per row, the median reported."""
 
     def __post_init__(self) -> None:
         """Canonical env names (aliases resolved, duplicates dropped); sizes checked."""
@@ -132,6 +140,7 @@ class Options:
                 f"step), got {self.planning_steps}"
             )
         check_planning_draw("benchmark options", self.planning_steps, max(self.seeds))
+        check_host_options(self)
 
 
 def resolve_env(name: str) -> str:
@@ -378,9 +387,141 @@ def add_speedups(rows: Sequence[Row]) -> None:
                 setattr(row, field, row.planning_updates_per_s / ref[0].planning_updates_per_s)
 
 
+# -- the host loop --------------------------------------------------------------------------------
+
+HOST_IMPL = "host-loop"
+"""``gym_loop.train``: one agent stepping the real gymnasium env, one device call per real step."""
+HOST_VECTOR_IMPL = "host-loop-vector"
+"""``gym_loop.train_vector``: one agent per sub-env of a sync vector env, one vmapped call."""
+HOST_STEPS = 3000
+"""Real steps per timed host-loop run (``--host-steps``; about a second at the targets)."""
+
+
+def check_host_options(options: Options) -> None:
+    """``ValueError`` naming a host-loop option outside its range."""
+    for name in ("host_steps", "host_envs", "host_repeats"):
+        value = getattr(options, name)
+        if value is None and name == "host_steps":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+            raise ValueError(
+                f"benchmark option {name} must be an int in [1, {MAX_COUNT}], got {value!r}"
+            )
+
+
+@dataclasses.dataclass
+class HostRow:
+    """One host-loop measurement (or the notebook's loop it is set beside), per real step."""
+
+    impl: str
+    env: str
+    agents: int
+    """Agents stepped together: 1, or the vector env's sub-envs."""
+    real_steps: int
+    """Real agent steps of one timed run (every agent's steps, summed)."""
+    run_s: float
+    """Median wall time of the timed runs (compile time excluded)."""
+    us_per_step: float
+    """``1e6 * run_s / real_steps``: wall microseconds per real agent step."""
+    steps_per_s: float
+    compile_s: float | None = None
+    """Tracing, lowering and compilation in the first (untimed) run."""
+    run_s_all: list[float] = dataclasses.field(default_factory=list)
+    speedup_vs_numpy: float | None = None
+    """The notebook loop's (as written) microseconds per step over this row's."""
+    speedup_vs_numpy_count: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _host_env(env_name: str, n_envs: int | None) -> Any:
+    """The gymnasium env (``n_envs``: a sync vector env of that many) of benchmark env
+    ``env_name``, with the env's own time limit (FrozenLake: 100, the notebook's)."""
+    spec = ENVS[env_name]
+    kwargs = dict(spec.make_kwargs)
+    if n_envs is None:
+        return gym.make(spec.gym_id, **kwargs)
+    return gym.make_vec(spec.gym_id, num_envs=n_envs, vectorization_mode="sync", **kwargs)
+
+
+def time_host(env_name: str, options: Options, n_envs: int | None = None) -> HostRow:
+    """Time the host loop on ``env_name`` (``n_envs``: ``train_vector`` on that many sub-envs):
+    one untimed run compiles, then ``options.host_repeats`` runs of about
+    ``options.host_steps`` real agent steps each (``max_total_steps``), the median reported."""
+    config = bench_config(env_name, options)
+    steps = options.host_steps or HOST_STEPS
+    cap = steps if n_envs is None else max(steps // n_envs, 1)
+
+    def run(total: int) -> tuple[float, float, TrainResult]:
+        env = _host_env(env_name, n_envs)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"gym_loop\.train.*max_total_steps")
+                # Every episode has a step: the step cap always comes first.
+                wall, comp, out = timed_call(
+                    lambda: host_train(env, config, total + 1, seed=0, max_total_steps=total)
+                )
+        finally:
+            env.close()
+        return wall, comp, cast(TrainResult, out)
+
+    _, compile_s, _ = run(1)
+    walls, real_steps = [], 0
+    for _ in range(max(options.host_repeats, 1)):
+        wall, comp, out = run(cap)
+        walls.append(max(wall - comp, 1e-9))
+        real_steps = int(np.sum(out.steps_done))
+    run_s = float(np.median(walls))
+    return HostRow(
+        impl=HOST_IMPL if n_envs is None else HOST_VECTOR_IMPL,
+        env=env_name,
+        agents=1 if n_envs is None else n_envs,
+        real_steps=real_steps,
+        run_s=run_s,
+        us_per_step=1e6 * run_s / real_steps,
+        steps_per_s=real_steps / run_s,
+        compile_s=compile_s,
+        run_s_all=walls,
+    )
+
+
+def numpy_host_row(row: Row) -> HostRow:
+    """A NumPy row of the same run as a host-loop row: the notebook's loop per real step."""
+    return HostRow(
+        impl=row.impl,
+        env=row.env,
+        agents=1,
+        real_steps=row.real_steps,
+        run_s=row.run_s,
+        us_per_step=1e6 * row.run_s / row.real_steps,
+        steps_per_s=row.env_steps_per_s,
+        run_s_all=list(row.run_s_all),
+    )
+
+
+def add_host_speedups(rows: Sequence[HostRow]) -> None:
+    """Fill ``speedup_vs_numpy*`` of the host-loop rows: the notebook loop's microseconds per
+    real step over the row's, in the same env and run."""
+    for row in rows:
+        if row.impl not in (HOST_IMPL, HOST_VECTOR_IMPL):
+            continue
+        for impl, field in (
+            (NUMPY_IMPL, "speedup_vs_numpy"),
+            (NUMPY_COUNT_IMPL, "speedup_vs_numpy_count"),
+        ):
+            ref = [r for r in rows if r.impl == impl and r.env == row.env]
+            if ref:
+                setattr(row, field, ref[0].us_per_step / row.us_per_step)
+
+
 __all__ = [
     "DEFAULT_SEEDS",
     "ENVS",
+    "HOST_IMPL",
+    "HOST_STEPS",
+    "HOST_VECTOR_IMPL",
     "JAX_COMPACT_IMPL",
     "JAX_IMPL",
     "JAX_IMPLS",
@@ -392,13 +533,18 @@ __all__ = [
     "QUICK_SEEDS",
     "CompileClock",
     "EnvSpec",
+    "HostRow",
     "Options",
     "Row",
+    "add_host_speedups",
     "add_speedups",
     "auto_steps",
     "bench_config",
+    "check_host_options",
     "make_env",
+    "numpy_host_row",
     "resolve_env",
+    "time_host",
     "time_jax",
     "time_numpy",
     "timed_call",

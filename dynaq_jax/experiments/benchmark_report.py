@@ -5,7 +5,15 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from dynaq_jax.experiments.benchmark_measure import JAX_IMPL, JAX_IMPLS, PRIMARY_ENV, Row
+from dynaq_jax.experiments.benchmark_measure import (
+    HOST_IMPL,
+    HOST_VECTOR_IMPL,
+    JAX_IMPL,
+    JAX_IMPLS,
+    PRIMARY_ENV,
+    HostRow,
+    Row,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,12 +154,81 @@ def notes(rows: Sequence[Row]) -> list[str]:
     return out
 
 
+# -- the host loop --------------------------------------------------------------------------------
+
+HOST_TARGETS = (
+    Target("host loop, one agent: wall time per real step", 50.0, False, " us"),
+    Target("host loop, one agent: speedup over the NumPy notebook loop", 4.0, True, "x"),
+    Target("host loop, vector env: wall time per real agent step", 50.0, False, " us"),
+    Target("host loop, vector env: speedup over the NumPy notebook loop", 4.0, True, "x"),
+)
+"""The host-loop targets on the primary environment, against the notebook's loop of the same run
+(``n = 50``, FrozenLake 4x4 slippery)."""
+
+
+def evaluate_host_targets(rows: Sequence[HostRow], env: str = PRIMARY_ENV) -> list[dict[str, Any]]:
+    """Each host-loop target's measured value (``None`` when not measured) and status, as
+    ``evaluate_targets`` (``"PASS"``, ``"FAIL"`` or ``"n/a"``)."""
+    one = [r for r in rows if r.impl == HOST_IMPL and r.env == env]
+    vec = [r for r in rows if r.impl == HOST_VECTOR_IMPL and r.env == env]
+    values: list[float | None] = []
+    for group in (one, vec):
+        values.append(min((r.us_per_step for r in group), default=None))
+        speedups = [r.speedup_vs_numpy for r in group if r.speedup_vs_numpy is not None]
+        values.append(max(speedups, default=None))
+    out = []
+    impls = (HOST_IMPL, HOST_IMPL, HOST_VECTOR_IMPL, HOST_VECTOR_IMPL)
+    for target, value, impl in zip(HOST_TARGETS, values, impls, strict=True):
+        if value is None:
+            status = "n/a"
+        else:
+            ok = value >= target.threshold if target.higher_is_better else value <= target.threshold
+            status = "PASS" if ok else "FAIL"
+        out.append(
+            {
+                "name": target.name,
+                "env": env,
+                "impl": impl,
+                "threshold": target.threshold,
+                "comparison": ">=" if target.higher_is_better else "<=",
+                "unit": target.unit,
+                "value": value,
+                "status": status,
+            }
+        )
+    return out
+
+
+def host_markdown_table(rows: Sequence[HostRow]) -> str:
+    """The host-loop rows and the notebook's loop beside them, as a markdown table."""
+    head = (
+        "| env | impl | agents | real steps | us per real step | real steps/s | compile (s) | "
+        "vs NumPy (as written) | vs NumPy (count) |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [head]
+    for r in rows:
+        ratio = f"{r.speedup_vs_numpy:.3g}x" if r.speedup_vs_numpy is not None else "-"
+        ratio_c = (
+            f"{r.speedup_vs_numpy_count:.3g}x" if r.speedup_vs_numpy_count is not None else "-"
+        )
+        compile_s = f"{r.compile_s:.2f}" if r.compile_s is not None else "-"
+        lines.append(
+            f"| {r.env} | {r.impl} | {r.agents} | {r.real_steps} | {r.us_per_step:.1f} | "
+            f"{format_si(r.steps_per_s)} | {compile_s} | {ratio} | {ratio_c} |"
+        )
+    return "\n".join(lines)
+
+
 __all__ = [
+    "HOST_TARGETS",
     "TARGETS",
     "Target",
+    "evaluate_host_targets",
     "evaluate_targets",
     "format_bytes",
     "format_si",
+    "host_markdown_table",
     "markdown_table",
     "notes",
     "overall_status",
