@@ -7,6 +7,7 @@ leaf (``vmap`` over it), the sizes are static.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -46,3 +47,29 @@ class SlipperyChain:
 def chain(slip: float = 0.1, n_states: int = 6, time_limit: int | None = 40) -> SlipperyChain:
     """A ``SlipperyChain`` with ``slip`` as a float32 leaf."""
     return SlipperyChain(jnp.float32(slip), n_states=n_states, time_limit=time_limit)
+
+
+# The run the tests share (its one compiled program is reused across test files in a session):
+# 8 seeds x 30 episodes with 3 planning steps.
+N_EPISODES = 30
+KEY_SEED = 11
+
+
+def config():  # type: ignore[no-untyped-def]
+    """The shared run's config."""
+    import dynaq_jax as dq
+
+    return dq.DynaQConfig(planning_steps=3)
+
+
+def keys(n: int = 8) -> jax.Array:
+    """The shared run's first ``n`` of 8 keys."""
+    return jax.random.split(jax.random.key(KEY_SEED), 8)[:n]
+
+
+@functools.lru_cache(maxsize=1)
+def chain_seeds():  # type: ignore[no-untyped-def]
+    """``train_seeds`` of the shared run, once per session."""
+    import dynaq_jax as dq
+
+    return dq.train_seeds(chain(), config(), keys(), N_EPISODES)

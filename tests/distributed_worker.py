@@ -2,12 +2,13 @@
 
 Usage: ``python tests/distributed_worker.py ADDRESS N_PROCESSES PROCESS_ID OUT_DIR MODE``.
 
-Joins the run, trains the slippery chain over the global mesh and writes ``OUT_DIR/result-PID.npz``
-(the result's leaves, whole on every process) and ``OUT_DIR/info-PID.json`` (device counts and
-which seed shards ran in this process). ``MODE`` ``gather``: ``train_seeds`` gathers (``N_KEYS``
-seeds, padded to the device count, with the progress callback recorded to see which shards ran
-here); ``shards``: ``gather=False`` on the first ``device_count`` seeds (the result's sharding
-shows where they ran), then ``gather_result``.
+Joins the run, trains the slippery chain (``chain_env``'s shared run) over the global mesh and
+writes ``OUT_DIR/result-PID.npz`` (the result's leaves, whole on every process) and
+``OUT_DIR/info-PID.json`` (device counts and which seed shards ran in this process). ``MODE``
+``gather``: ``train_seeds`` gathers (``N_KEYS`` seeds, padded to the device count, with the
+progress callback recorded to see which shards ran here); ``shards``: ``gather=False`` on the
+first ``device_count`` seeds (the result's sharding shows where they ran), then
+``gather_result``.
 """
 
 import json
@@ -18,15 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 N_KEYS = 6
-SEED = 7
-N_STEPS = 40  # one chunk of the chain's time limit: one scan to compile
-
-
-def config():  # type: ignore[no-untyped-def]
-    """The config of the test run (shared with the single-process reference)."""
-    import dynaq_jax as dq
-
-    return dq.DynaQConfig(planning_steps=2, model="deterministic")
+"""Seeds of the ``gather`` mode: not a multiple of 4 devices (padded to 8)."""
 
 
 def main(argv: list[str]) -> int:
@@ -49,7 +42,7 @@ def main(argv: list[str]) -> int:
     import jax
     import numpy as np
 
-    from tests.chain_env import chain
+    from tests.chain_env import N_EPISODES, chain, config, keys
 
     # the module (``dynaq_jax.train`` the attribute is the function ``train``)
     train_module = importlib.import_module("dynaq_jax.train")
@@ -60,7 +53,6 @@ def main(argv: list[str]) -> int:
         seen.add(int(np.asarray(shard)))
 
     train_module.progress_update = record  # the compiled loop's progress callback
-    keys = jax.random.split(jax.random.key(SEED), N_KEYS)
     env = chain()
     info: dict[str, object] = {
         "process_count": jax.process_count(),
@@ -69,14 +61,14 @@ def main(argv: list[str]) -> int:
     }
     if mode == "shards":
         n = jax.device_count()
-        raw = train_module.train_seeds(env, config(), keys[:n], n_steps=N_STEPS, gather=False)
+        raw = train_module.train_seeds(env, config(), keys(n), N_EPISODES, gather=False)
         q = raw.state.q
         info["spanned_processes"] = sorted({d.process_index for d in q.sharding.device_set})
         info["addressable_shards"] = len(q.addressable_shards)
         info["fully_addressable"] = bool(q.is_fully_addressable)
         out = distributed.gather_result(raw)
     else:
-        out = train_module.train_seeds(env, config(), keys, n_steps=N_STEPS, progress=True)
+        out = train_module.train_seeds(env, config(), keys(N_KEYS), N_EPISODES, progress=True)
     log("trained")
     info["shards_here"] = sorted(seen)
     leaves = [np.asarray(x) for x in jax.tree.leaves(out)]

@@ -4,10 +4,10 @@ Each test starts two worker processes (``tests/distributed_worker.py``) on a fre
 timeouts, and kills them if anything fails. Their results must be bit-identical to one process
 (this one), and the work must span both processes' devices: every process ran only its own
 seed shards, and together they ran all of them. Cost: each worker compiles one program; the
-single-process reference compiles once for both tests.
+single-process reference is ``chain_env.chain_seeds`` (compiled once per session, shared with
+``test_env_protocol``).
 """
 
-import functools
 import json
 import os
 import socket
@@ -21,9 +21,9 @@ import jax
 import numpy as np
 import pytest
 
-from dynaq_jax import distributed, train_seeds
+from dynaq_jax import distributed
 from tests import distributed_worker as worker
-from tests.chain_env import chain
+from tests.chain_env import chain_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "distributed_worker.py"
@@ -82,13 +82,10 @@ def finish_pair(
     return results
 
 
-@functools.lru_cache(maxsize=1)
 def reference() -> list[np.ndarray]:
-    """The single-process result of the workers' run (all ``N_KEYS`` seeds); computed while the
-    first pair of workers starts."""
-    keys = jax.random.split(jax.random.key(worker.SEED), worker.N_KEYS)
-    out = train_seeds(chain(), worker.config(), keys, n_steps=worker.N_STEPS)
-    return [np.asarray(x) for x in jax.tree.leaves(out)]
+    """The single-process result of the workers' run (``chain_env.chain_seeds``, 8 seeds; once
+    per session, computed while the first pair of workers starts)."""
+    return [np.asarray(x) for x in jax.tree.leaves(chain_seeds())]
 
 
 def run_pair(

@@ -18,6 +18,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.checks import is_concrete, typed_jit
 from dynaq_jax.envs.mdp import TabularMDP
+from dynaq_jax.envs.protocol import require_tables
 from dynaq_jax.types import Policy, QTable
 
 DEFAULT_SUCCESS_DISCOUNT = 0.9999
@@ -47,6 +48,7 @@ def _expected_rewards(
 
 def expected_rewards(env: TabularMDP) -> Float[Array, "S A"]:
     """``R[s, a] = sum_k p_k(s, a) r_k(s, a)``: the expected immediate reward."""
+    require_tables("expected_rewards", env)
     return _expected_rewards(env.probs, env.rewards)
 
 
@@ -76,6 +78,7 @@ def _continuation_matrix(
 
 def transition_matrix(env: TabularMDP) -> Float[Array, "S A S"]:
     """``P[s, a, s'] = sum_{k : s'_k = s'} p_k(s, a)``: duplicate outcomes summed; rows sum to 1."""
+    require_tables("transition_matrix", env)
     return _transition_matrix(env.probs, env.next_states)
 
 
@@ -84,6 +87,7 @@ def continuation_matrix(env: TabularMDP) -> Float[Array, "S A S"]:
 
     ``1 - sum_s' C[s, a, s']`` is the probability that ``(s, a)`` terminates the episode.
     """
+    require_tables("continuation_matrix", env)
     return _continuation_matrix(env.probs, env.next_states, env.terminated)
 
 
@@ -147,6 +151,7 @@ def value_iteration_info(
     max_iters: int = 10_000,
 ) -> ValueIterationResult:
     """Value iteration with its convergence record; see ``value_iteration``."""
+    require_tables("value_iteration", env)
     _check_discount("value_iteration", discount)
     if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
         raise ValueError(f"value_iteration: max_iters must be an int >= 1, got {max_iters!r}")
@@ -249,6 +254,7 @@ def _evaluate(
     discount: float | Float[Array, ""],
     horizon: int | None,
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
+    require_tables(where, env)
     _check_discount(where, discount)
     h = _resolve_horizon(where, env, horizon)
     shape = tuple(jnp.shape(policy))
@@ -319,6 +325,7 @@ def optimal_success_probability(
     near-optimal, not exactly optimal (the optimal finite-horizon policy depends on the time left).
     FrozenLake 4x4 slippery, horizon 100: about 0.74 (gymnasium's registry comment says 0.74).
     """
+    require_tables("optimal_success_probability", env)
     q = value_iteration(env, discount, tol=1e-7, max_iters=100_000)
     return success_probability(env, greedy(q), horizon)
 
