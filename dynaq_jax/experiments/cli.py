@@ -27,6 +27,9 @@ sibling ``.NAME.partial-<pid>-<hex>`` and swaps it in for ``NAME`` once all are 
 
 To split the seeds over both cores of a CPU, start the command with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` in its environment (JAX reads it at start).
+To split them over several processes or machines, start the same command in each with
+``--coordinator-address HOST:PORT --num-processes N --process-id I`` (or ``--distributed`` on a
+cluster that ``jax.distributed`` detects): only process 0 writes ``--out`` (``multiprocess``).
 """
 
 import contextlib
@@ -41,6 +44,7 @@ from typing import Annotated, Any, Union
 
 import tyro
 
+from dynaq_jax import distributed
 from dynaq_jax.experiments import benchmark, sweeping
 from dynaq_jax.experiments.benchmark import BenchOptions
 from dynaq_jax.experiments.changing_maze import (
@@ -75,6 +79,13 @@ from dynaq_jax.experiments.frozen_lake import (
     run_frozen_lake,
     summarize_frozen_lake,
     write_frozen_lake,
+)
+from dynaq_jax.experiments.multiprocess import (
+    JOIN_HELP,
+    SINGLE,
+    JoinOptions,
+    join_run,
+    run_as_writer_or_not,
 )
 from dynaq_jax.experiments.output import check_out, staged_output
 from dynaq_jax.experiments.sweeping import SweepingOptions
@@ -128,6 +139,8 @@ class ExperimentOutput:
     """The output folder (``OUT_HELP``)."""
     no_progress: bool = False
     """no progress bar"""
+    join: Annotated[JoinOptions, tyro.conf.OmitArgPrefixes, tyro.conf.arg(help=JOIN_HELP)] = SINGLE
+    """Joining a multi-process run (``multiprocess.JoinOptions``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,8 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     text = out_argument(args)
     try:
-        check_out(command.out if text is None else text)
-        return run(command, args)
+        join_run(getattr(command, "join", SINGLE))  # before any JAX work; process 0 writes
+        if distributed.is_writer():
+            check_out(command.out if text is None else text)
+        return run_as_writer_or_not(command, command.out, lambda c: run(c, args))
     except ValueError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
