@@ -20,11 +20,11 @@ from jaxtyping import Array, Bool, Int
 from dynaq_jax.backups import q_target, td_step
 from dynaq_jax.checks import check_finite, check_flag, check_index, is_concrete, typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.exploration import mark_optimistic
+from dynaq_jax.exploration import mark_optimistic, posterior_draw, rmax_target
 from dynaq_jax.models import kind_for, kind_of
 from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners import planner_for
-from dynaq_jax.rng import uniforms
+from dynaq_jax.rng import split_key, uniforms
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import BoolScalar, FloatScalar, IntScalar, Key, Policy, Probs, Values
 
@@ -189,6 +189,8 @@ def _update(
     nonterminal = ~jnp.asarray(terminated, jnp.bool_)
     r = jnp.asarray(r, jnp.float32)
     target = q_target(r, nonterminal, config.discount, jnp.max(state.q[s_next]), zero)
+    # R-max: a pair still unknown after this try keeps its optimistic target.
+    target = rmax_target(target, state.visits[s, a] + 1, config)
     q_sa = td_step(state.q[s, a], target, config.learning_rate, active, zero)
     return state._replace(q=state.q.at[s, a].set(q_sa))
 
@@ -332,7 +334,14 @@ def _plan(
 ) -> tuple[DynaQState, Int[Array, ""]]:
     if config.planning_steps == 0:
         return state, jnp.zeros((), jnp.int32)
-    return planner_for(config).plan(state, key, config, kind_for(config), active)
+    kind = kind_for(config)
+    if config.posterior == "off":
+        return planner_for(config).plan(state, key, config, kind, active)
+    # Posterior sampling: plan on a drawn model, keep the learned one.
+    key, k_draw = split_key(key, 2)
+    drawn = posterior_draw(state, k_draw, config, kind, runtime_zero(state.real_steps))
+    planned, updates = planner_for(config).plan(drawn, key, config, kind, active)
+    return planned._replace(model=state.model, r=state.r), updates
 
 
 def plan_counted(

@@ -1,11 +1,12 @@
 """Hyperparameters of a Dyna-Q agent.
 
 ``DynaQConfig`` is a frozen dataclass registered as a JAX pytree. The numeric hyperparameters
-(``learning_rate``, ``discount``, ``epsilon``, ``kappa``, ``theta``, ``optimism``) are its
-*leaves*: they may be Python floats or arrays, so a sweep stacks many configs
-(``DynaQConfig.stack``) and ``vmap``s over them. The structural fields (``planning_steps``,
-``model``, ``t_c_prior``, ``planner``, ``outcome_slots``, ``tau_origin``) are *static*: they change
-shapes or code paths, so a different value compiles a different program.
+(``learning_rate``, ``discount``, ``epsilon``, ``kappa``, ``theta``, ``optimism``,
+``known_threshold``, ``bonus_beta``, ``posterior_reward_std``) are its *leaves*: they may be Python
+floats or arrays, so a sweep stacks many configs (``DynaQConfig.stack``) and ``vmap``s over them.
+The structural fields (``planning_steps``, ``model``, ``t_c_prior``, ``planner``,
+``outcome_slots``, ``tau_origin``, ``posterior``) are *static*: they change shapes or code paths,
+so a different value compiles a different program.
 """
 
 import dataclasses
@@ -44,13 +45,34 @@ PlannerKind = str
 PLANNER_KINDS: tuple[str, ...] = ("sample", "expected", "sweeping")
 """The built-in planners (any registered planner's name is accepted too)."""
 TAU_ORIGINS: tuple[str, ...] = ("run", "first_visit")
+POSTERIORS: tuple[str, ...] = ("off", "planning")
+"""The values of ``DynaQConfig.posterior``: no posterior sampling, or a draw of the model from its
+posterior at every planning call (``exploration.posterior_draw``)."""
 """The values of ``DynaQConfig.tau_origin``: where Dyna-Q+'s ``tau`` of a never-tried action
 starts counting."""
 
 Leaf = float | Float[Array, "..."]
 
-_LEAVES = ("learning_rate", "discount", "epsilon", "kappa", "theta", "optimism")
-_STATIC = ("planning_steps", "model", "t_c_prior", "planner", "outcome_slots", "tau_origin")
+_LEAVES = (
+    "learning_rate",
+    "discount",
+    "epsilon",
+    "kappa",
+    "theta",
+    "optimism",
+    "known_threshold",
+    "bonus_beta",
+    "posterior_reward_std",
+)
+_STATIC = (
+    "planning_steps",
+    "model",
+    "t_c_prior",
+    "planner",
+    "outcome_slots",
+    "tau_origin",
+    "posterior",
+)
 
 
 def any_positive(value: object) -> bool:
@@ -134,6 +156,21 @@ class DynaQConfig:
             library's behaviour before the field existed, so what files saved without it were
             trained with: ``io.load`` reads such a file as ``"first_visit"``). A tried action's
             ``tau`` counts from its last try under both.
+        known_threshold: R-max's known-ness threshold ``m`` (Brafman and Tennenholtz 2002): with
+            ``optimism > 0`` a pair stays *unknown*, valued ``optimism / (1 - gamma)`` by every
+            update, until it was tried ``m`` times; an integer ``>= 1`` (``1``: unknown until
+            tried once). ``> 1`` needs ``optimism > 0``.
+        bonus_beta: MBIE-EB's exploration bonus ``beta / sqrt(n(s, a))`` (Strehl and Littman
+            2008, section 4.2) added to the planned reward of every tried pair, ``n`` its real
+            tries; ``0`` is off; ``>= 0``. Works with every planner and model kind.
+        posterior: posterior sampling (static): ``"off"``, or ``"planning"``: every planning call
+            draws ``T[s, a, :] ~ Dirichlet(T_c[s, a, :])`` for every tried pair and plans on the
+            draw (PSRL, Osband, Russo and Van Roy 2013, with the draw renewed per planning call
+            instead of per episode); needs a count model.
+        posterior_reward_std: the reward's posterior with ``posterior="planning"``: the planned
+            reward of a tried pair is drawn as ``R[s,a] + sigma * xi / sqrt(n(s,a))``,
+            ``xi ~ N(0, 1)`` (a Gaussian posterior with known noise ``sigma``); ``0`` plans on
+            the reward estimate itself; ``>= 0``, ``> 0`` needs ``posterior="planning"``.
     """
 
     learning_rate: Leaf = 0.1
@@ -148,6 +185,10 @@ class DynaQConfig:
     optimism: Leaf = 0.0
     outcome_slots: int = 0
     tau_origin: str = "run"
+    known_threshold: Leaf = 1
+    bonus_beta: Leaf = 0.0
+    posterior: str = "off"
+    posterior_reward_std: Leaf = 0.0
 
     def __post_init__(self) -> None:
         _check_leaf("learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
@@ -195,6 +236,22 @@ class DynaQConfig:
             )
         _check_leaf("theta", self.theta, 0.0, float("inf"), lo_open=False)
         _check_leaf("optimism", self.optimism, 0.0, float("inf"), lo_open=False)
+        _check_leaf("known_threshold", self.known_threshold, 1.0, float(MAX_TAU), lo_open=False)
+        if is_concrete(self.known_threshold):
+            m = np.asarray(self.known_threshold, np.float64)
+            if np.any(m != np.floor(m)):
+                raise ValueError(
+                    f"DynaQConfig.known_threshold must be an integer >= 1 (R-max's m), "
+                    f"got {self.known_threshold!r}"
+                )
+        _check_leaf("bonus_beta", self.bonus_beta, 0.0, float("inf"), lo_open=False)
+        if not isinstance(self.posterior, str) or self.posterior not in POSTERIORS:
+            raise ValueError(
+                f"DynaQConfig.posterior must be one of {POSTERIORS}, got {self.posterior!r}"
+            )
+        _check_leaf(
+            "posterior_reward_std", self.posterior_reward_std, 0.0, float("inf"), lo_open=False
+        )
         self._check_combinations()
         PLANNER_REGISTRY[self.planner].check_config(self)
         MODEL_REGISTRY[self.model_kind].check_config(self)
@@ -213,7 +270,8 @@ class DynaQConfig:
         """``optimism > 0`` needs ``discount < 1`` (a finite ``r_max / (1 - gamma)``) and
         ``kappa = 0`` (Dyna-Q+ models untried actions itself). Checked where the values are
         concrete; each planner and model kind checks its own fields (``check_config``)."""
-        if not all(is_concrete(v) for v in (self.optimism, self.discount, self.kappa)):
+        values = (self.optimism, self.discount, self.kappa, self.known_threshold)
+        if not all(is_concrete(v) for v in values):
             return
         kappa = np.asarray(self.kappa, np.float64)
         if np.any(kappa * np.sqrt(MAX_TAU) > FLOAT32_MAX):
@@ -235,6 +293,16 @@ class DynaQConfig:
             raise ValueError(
                 f"DynaQConfig.optimism={self.optimism!r} with discount={self.discount!r} gives the "
                 f"optimistic value optimism / (1 - discount) beyond float32 ({FLOAT32_MAX:.3g})"
+            )
+        if np.any(~on & (np.asarray(self.known_threshold, np.float64) > 1)):
+            raise ValueError(
+                f"DynaQConfig.known_threshold={self.known_threshold!r} needs optimism > 0 (R-max's "
+                f"m says how long a pair stays optimistic), got optimism={self.optimism!r}"
+            )
+        if self.posterior == "off" and any_positive(self.posterior_reward_std):
+            raise ValueError(
+                f"DynaQConfig.posterior_reward_std={self.posterior_reward_std!r} needs "
+                "posterior='planning' (it is the width of the reward's posterior draw)"
             )
         if np.any(on & (np.asarray(self.kappa, np.float64) > 0)):
             raise ValueError(

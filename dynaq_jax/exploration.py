@@ -1,25 +1,35 @@
-"""Directed exploration that any planner and model kind combine with: R-max-style optimism for
-untried pairs, and Dyna-Q+'s bonus for pairs not tried in a long time.
+"""Directed exploration that any planner and model kind combine with: R-max's optimism with a
+known-ness threshold, MBIE-EB's count bonus, posterior sampling, and Dyna-Q+'s bonus for pairs
+not tried in a long time.
 
-* Optimism (``config.optimism = r_max > 0``): R-max (Brafman and Tennenholtz 2002) with ``m = 1``
-  known-ness: a pair is *unknown* until it is tried once, and an unknown pair is worth what R-max's
-  fictitious absorbing state pays, ``r_max / (1 - gamma)``. Untried pairs are never updated by any
-  planner (they are never candidates nor predecessors), so the value is written into ``Q`` once,
-  when their state is first seen in the real world (acted from or reached, unless terminal), and
-  stays until the pair is tried: acting is then greedy towards the unknown, and planning propagates
-  the optimistic values back through the learned model.
+* Optimism (``config.optimism = r_max > 0``): R-max (Brafman and Tennenholtz 2002) with known-ness
+  threshold ``m = config.known_threshold``: a pair is *unknown* until it is tried ``m`` times, and
+  an unknown pair is worth what R-max's fictitious absorbing state pays, ``r_max / (1 - gamma)``.
+  Untried pairs are never updated by any planner (they are never candidates nor predecessors), so
+  the value is written into ``Q`` once, when their state is first seen in the real world (acted
+  from or reached, unless terminal); a tried but still unknown pair's target is that value in every
+  update, direct or planned (``rmax_target``), so ``Q`` stays there until the ``m``-th try. Acting
+  is then greedy towards the unknown, and planning propagates the optimistic values back through
+  the learned model.
+* MBIE-EB (``config.bonus_beta = beta > 0``; Strehl and Littman 2008, section 4.2): every planned
+  reward of a tried pair gets ``beta / sqrt(n(s, a))`` (``count_bonus``).
+* Posterior sampling (``config.posterior = "planning"``; PSRL, Osband, Russo and Van Roy 2013):
+  each planning call plans on a model drawn from the posterior, ``T[s,a,:] ~ Dirichlet(T_c[s,a,:])``
+  and ``R[s,a] + sigma xi / sqrt(n)`` (``posterior_draw``); the real model is kept.
 * Dyna-Q+ (``config.kappa > 0``, Sutton & Barto 8.3): planned rewards get ``kappa * sqrt(tau)``,
   ``tau`` the real steps since the pair was last tried (for a never-tried pair, since the start of
   the run, or with ``tau_origin="first_visit"`` since its state's first visit).
 """
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.models import ModelKind
 from dynaq_jax.numerics import rounded
+from dynaq_jax.rng import normal_pairs, split_key, uniforms
 from dynaq_jax.state import DynaQState
-from dynaq_jax.types import BoolScalar, IntScalar
+from dynaq_jax.types import BoolScalar, IntScalar, Key, RewardTable
 
 
 def optimistic_value(config: DynaQConfig) -> Float[Array, ""]:
@@ -34,15 +44,15 @@ def mark_optimistic(
 ) -> DynaQState:
     """R-max optimism after a real transition ``s -> s'`` (``model_update`` calls it).
 
-    For ``x`` in ``{s, s'}`` unless ``terminal[x]``, and every action ``b`` with
-    ``visits[x, b] = 0``: ``Q[x, b] = optimism / (1 - gamma)``. A no-op when ``optimism = 0`` or
+    For ``x`` in ``{s, s'}`` unless ``terminal[x]``, and every action ``b`` still unknown
+    (``visits[x, b] < m``, ``unknown``; with ``m = 1`` the untried ones):
+    ``Q[x, b] = optimism / (1 - gamma)``. A no-op when ``optimism = 0`` or
     ``on`` is false.
     """
-    lit = jnp.asarray(on) & (jnp.asarray(config.optimism) > 0)
     vmax = optimistic_value(config)
     q = state.q
     for x in (s, s_next):
-        mark = lit & (state.visits[x] == 0) & ~state.terminal[x]
+        mark = jnp.asarray(on) & unknown(state.visits[x], config) & ~state.terminal[x]
         q = q.at[x].set(jnp.where(mark, vmax, q[x]))
     return state._replace(q=q)
 
@@ -69,4 +79,79 @@ def exploration_bonus(
     return jnp.where(tau > 0, rounded(config.kappa * jnp.sqrt(tau), zero), 0.0)
 
 
-__all__ = ["elapsed", "exploration_bonus", "mark_optimistic", "optimistic_value"]
+def unknown(visits: Int[Array, "*N"], config: DynaQConfig) -> Bool[Array, "*N"]:
+    """R-max's unknown pairs: ``optimism > 0`` and ``n(s, a) < m`` (``m = known_threshold``;
+    Brafman and Tennenholtz 2002), ``n`` the real tries counted in ``visits``."""
+    m = jnp.asarray(config.known_threshold, jnp.float32)
+    return (jnp.asarray(config.optimism) > 0) & (visits.astype(jnp.float32) < m)
+
+
+def rmax_target(
+    target: Float[Array, "*N"], visits: Int[Array, "*N"], config: DynaQConfig
+) -> Float[Array, "*N"]:
+    """R-max's target of a pair: ``r_max / (1 - gamma)`` (the fictitious absorbing state's value,
+    ``optimistic_value``) while the pair is ``unknown``, else ``target`` itself."""
+    return jnp.where(unknown(visits, config), optimistic_value(config), target)
+
+
+def count_bonus(
+    visits: Int[Array, "*N"], config: DynaQConfig, zero: Int[Array, ""]
+) -> Float[Array, "*N"]:
+    """MBIE-EB's exploration bonus ``beta / sqrt(n(s, a))`` (Strehl and Littman 2008, eq. 8;
+    ``beta = bonus_beta``), ``0`` for an untried pair (``n = 0``: leave those to ``optimism``)."""
+    n = visits.astype(jnp.float32)
+    inv_sqrt = rounded(1.0 / rounded(jnp.sqrt(jnp.maximum(n, 1.0)), zero), zero)
+    beta = jnp.asarray(config.bonus_beta, jnp.float32)
+    return jnp.where(n > 0, rounded(beta * inv_sqrt, zero), 0.0)
+
+
+def planned_rewards(
+    state: DynaQState, config: DynaQConfig, kind: ModelKind, zero: Int[Array, ""]
+) -> RewardTable:
+    """The reward the full-backup planners back up: the model's ``R_hat`` plus MBIE-EB's bonus,
+    ``R_hat[s,a] + beta / sqrt(n(s,a))`` (``count_bonus``)."""
+    r_hat = kind.reward_estimate(state.r, state.visits, config)
+    return with_count_bonus(r_hat, state.visits, config, zero)
+
+
+def with_count_bonus(
+    reward: Float[Array, "*N"], visits: Int[Array, "*N"], config: DynaQConfig, zero: Int[Array, ""]
+) -> Float[Array, "*N"]:
+    """``reward + beta / sqrt(n)`` (``count_bonus``); ``reward`` itself, bit for bit, where
+    ``beta = 0``."""
+    beta_on = jnp.asarray(config.bonus_beta) > 0
+    return jnp.where(beta_on, reward + count_bonus(visits, config, zero), reward)
+
+
+def posterior_draw(
+    state: DynaQState, key: Key, config: DynaQConfig, kind: ModelKind, zero: Int[Array, ""]
+) -> DynaQState:
+    """The state with its model drawn from the posterior (PSRL, Osband, Russo and Van Roy 2013):
+    ``T[s,a,:] ~ Dirichlet(T_c[s,a,:])`` for every tried pair (``ModelKind.posterior_draw``) and,
+    with ``sigma = posterior_reward_std > 0``, ``R[s,a] + sigma xi / sqrt(n(s,a))``, ``xi ~ N(0,
+    1)`` (a Gaussian posterior of the reward with known noise ``sigma``). Untried pairs keep their
+    model; ``Q`` and everything else are unchanged."""
+    k_model, k_reward = split_key(key, 2)
+    model = kind.posterior_draw(state.model, k_model, state.visits, zero, config)
+    n = state.visits.astype(jnp.float32)
+    u = uniforms(k_reward, (2, *state.r.shape))
+    xi, _ = normal_pairs(u[0], u[1])
+    inv_sqrt = rounded(1.0 / rounded(jnp.sqrt(jnp.maximum(n, 1.0)), zero), zero)
+    sigma = jnp.asarray(config.posterior_reward_std, jnp.float32)
+    noise = rounded(rounded(sigma * xi, zero) * inv_sqrt, zero)
+    r = jnp.where((n > 0) & (sigma > 0), state.r + noise, state.r)
+    return state._replace(model=model, r=r)
+
+
+__all__ = [
+    "count_bonus",
+    "elapsed",
+    "exploration_bonus",
+    "mark_optimistic",
+    "optimistic_value",
+    "planned_rewards",
+    "posterior_draw",
+    "rmax_target",
+    "unknown",
+    "with_count_bonus",
+]

@@ -76,15 +76,18 @@ def configs(
     planning_steps: int = 4,
     outcome_slots: int = 3,
     dyna_q_plus: bool | None = None,
+    posterior: str = "off",
 ) -> DynaQConfig:
     """A valid config of the given model and planner with random leaves (alpha, gamma, epsilon,
-    and Dyna-Q+'s kappa or R-max's optimism where the planner takes them; ``dyna_q_plus`` forces
-    kappa on or off). The static fields are fixed by the arguments, so a test compiles once per
-    (model, planner). ``outcome_slots`` is set for every model and used by those that need it."""
+    and Dyna-Q+'s kappa or R-max's optimism and known-ness threshold where the planner takes them,
+    MBIE-EB's beta; ``dyna_q_plus`` forces kappa on or off; ``posterior`` is passed on). The
+    static fields are fixed by the arguments, so a test compiles once per (model, planner).
+    ``outcome_slots`` is set for every model and used by those that need it."""
     kappa = draw(st.sampled_from([0.0, 0.0, 1e-3, 0.1])) if dyna_q_plus is None else 0.0
     if dyna_q_plus:
         kappa = draw(f32s(1e-3, 1.0))
     optimism = draw(st.sampled_from([0.0, 0.0, 1.0])) if kappa == 0 else 0.0
+    known_threshold = draw(st.sampled_from([1, 1, 3])) if optimism > 0 else 1
     try:
         return DynaQConfig(
             learning_rate=draw(f32s(0.01, 1.0)),
@@ -95,7 +98,10 @@ def configs(
             planner=planner,
             kappa=kappa,
             optimism=optimism,
+            known_threshold=known_threshold,
+            bonus_beta=draw(st.sampled_from([0.0, 0.0, 0.5])),
             outcome_slots=outcome_slots,
+            posterior=posterior,
         )
     except ValueError:  # e.g. kappa > 0 with a planner that does not take it
         assume(False)

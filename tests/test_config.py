@@ -137,7 +137,7 @@ def test_replace_validates() -> None:
 def test_pytree_leaves_and_static() -> None:
     c = DynaQConfig(learning_rate=0.2, discount=0.9, epsilon=0.05, kappa=0.01, theta=0.003)
     leaves, treedef = jax.tree.flatten(c)
-    assert leaves == [0.2, 0.9, 0.05, 0.01, 0.003, 0.0]
+    assert leaves == [0.2, 0.9, 0.05, 0.01, 0.003, 0.0, 1, 0.0, 0.0]
     back = jax.tree.unflatten(treedef, leaves)
     _fields_equal(back, c)
     for change in (

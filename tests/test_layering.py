@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "dynaq_jax.experiments",
         "dynaq_jax.experiments.expected_vs_sample",
+        "dynaq_jax.experiments.explore",
         "dynaq_jax.experiments.trajectory_sampling",
         "dynaq_jax.experiments.trajectory_sampling_report",
     ),

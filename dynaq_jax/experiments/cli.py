@@ -72,6 +72,11 @@ from dynaq_jax.experiments.expected_vs_sample import (
     summarize_expected_vs_sample,
     write_expected_vs_sample,
 )
+from dynaq_jax.experiments.explore import ENVS as EXPLORE_ENVS
+from dynaq_jax.experiments.explore import OPTIONS as EXPLORE_OPTIONS
+from dynaq_jax.experiments.explore import PLANNERS as EXPLORE_PLANNERS
+from dynaq_jax.experiments.explore import format_explore, write_explore
+from dynaq_jax.experiments.explore import run as run_explore
 from dynaq_jax.experiments.frozen_lake import (
     FROZEN_LAKE,
     FrozenLakeProtocol,
@@ -229,8 +234,45 @@ class TrajectorySamplingCommand(ExperimentOutput):
         return 0
 
 
+@dataclasses.dataclass(frozen=True)
+class ExploreCommand(ExperimentOutput):
+    """``dynaq-jax explore``."""
+
+    envs: tuple[str, ...] = tuple(EXPLORE_ENVS)
+    """the envs (river-swim, six-arms, frozen-lake-4x4, frozen-lake-8x8)"""
+    options: tuple[str, ...] = tuple(EXPLORE_OPTIONS)
+    """the exploration options"""
+    planners: tuple[str, ...] = EXPLORE_PLANNERS
+    """the planners"""
+    seeds: int = 100
+    """seeds per (env, option, planner)"""
+    seed: int = 0
+    """the root seed (every cell uses the same seeds)"""
+    steps: int | None = None
+    """real steps per seed for every env (default: each env's own: 2000 for RiverSwim and
+    SixArms, 5000 for FrozenLake 4x4, 20000 for 8x8)"""
+
+    def run(self, command: str) -> int:
+        """Train every cell, evaluate exactly, write the output folder and print the table."""
+        steps = None if self.steps is None else dict.fromkeys(self.envs, self.steps)
+        rows = run_explore(
+            self.envs,
+            self.options,
+            self.planners,
+            n_seeds=self.seeds,
+            seed=self.seed,
+            steps=steps,
+            progress=not self.no_progress,
+        )
+        with staged_output(self.out) as folder:
+            files = write_explore(rows, folder, self.seeds, command=command)
+        report(format_explore(rows), files, self.out)
+        return 0
+
+
 Command = (
-    FrozenLakeCommand
+    ExploreCommand
+    | FrozenLakeCommand
     | DynaMazeCommand
     | ChangingMazeCommand
     | BenchOptions
@@ -304,6 +346,14 @@ SUBCOMMAND_TABLE: dict[str, tuple[type, object, str]] = {
         "0) and for sample updates with step size 1/t, at b = 2, 10, 100, 1,000, 10,000; "
         "successor values N(0, 1), initial error 1; beside the book's sqrt((b - 1) / (b t)). "
         "The default's 200 runs per b are plenty (the book's curve is that formula).",
+    ),
+    "explore": (
+        ExploreCommand,
+        ExploreCommand(out=Path("runs/explore")),
+        "Exploration options (epsilon-greedy, Dyna-Q+, R-max with m = 1 and m = 20, MBIE-EB, "
+        "posterior sampling) x planners on RiverSwim, SixArms and FrozenLake 4x4 / 8x8: the "
+        "fraction of seeds whose greedy policy reaches 0.9 of the optimum's value, and regret "
+        "curves, both computed exactly from the env's tables.",
     ),
     "trajectory-sampling": (
         TrajectorySamplingCommand,
@@ -496,6 +546,7 @@ __all__ = [
     "DynaMazeCommand",
     "ExpectedVsSampleCommand",
     "ExperimentOutput",
+    "ExploreCommand",
     "FrozenLakeCommand",
     "TrajectorySamplingCommand",
     "main",

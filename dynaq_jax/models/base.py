@@ -13,7 +13,8 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.numerics import rounded, row_sum
-from dynaq_jax.types import FloatScalar, Probs, RewardTable, Values
+from dynaq_jax.rng import gamma_variates
+from dynaq_jax.types import FloatScalar, Key, Probs, RewardTable, Values
 
 
 class ModelKind(abc.ABC):
@@ -116,6 +117,22 @@ class ModelKind(abc.ABC):
     ) -> Bool[Array, "S A"]:
         """The pairs the model predicts to lead to ``s`` (prioritized sweeping's predecessors)."""
 
+    def posterior_draw(
+        self,
+        model: Any,
+        key: Key,
+        visits: Int[Array, "S A"],
+        zero: Int[Array, ""],
+        config: DynaQConfig,
+    ) -> Any:
+        """A model drawn from the posterior over models given the real transitions (posterior
+        sampling, ``DynaQConfig.posterior``). Only count models have one: the default raises
+        ``ValueError`` (``check_config`` of such a kind rejects ``posterior`` first)."""
+        raise ValueError(
+            f"model kind {self.name!r} has no posterior over transitions: posterior sampling "
+            "needs a count model (model='count')"
+        )
+
     @abc.abstractmethod
     def transition_probs(
         self, model: Any, visits: Int[Array, "*B S A"], config: DynaQConfig
@@ -141,6 +158,22 @@ class CountModelKind(ModelKind):
     ) -> RewardTable:
         """``R / (1 - (1 - alpha)^N)`` (``debiased_reward``)."""
         return debiased_reward(r, visits, config.learning_rate)
+
+
+def dirichlet_counts(
+    key: Key, alpha: Float[Array, "S A K"], total: Float[Array, "S A"], zero: Int[Array, ""]
+) -> Float[Array, "S A K"]:
+    """A Dirichlet draw per row, scaled to the row's count: ``total[s,a] * D[s,a,:]`` with
+    ``D[s,a,:] ~ Dirichlet(alpha[s,a,:])`` (``0`` where ``alpha = 0``, and a row of zeros where
+    ``total = 0``).
+
+    ``D = G / sum G`` with independent ``G_k ~ Gamma(alpha_k, 1)`` (the Dirichlet's gamma
+    representation; ``rng.gamma_variates``), the row sums by ``numerics.row_sum``.
+    """
+    g = gamma_variates(key, alpha, zero)
+    norm = row_sum(g)
+    scale = jnp.where(norm > 0, rounded(total / jnp.where(norm > 0, norm, 1.0), zero), 0.0)
+    return rounded(g * scale[..., None], zero)
 
 
 def smooth_reward(
@@ -193,5 +226,6 @@ __all__ = [
     "add_count",
     "count_probs",
     "debiased_reward",
+    "dirichlet_counts",
     "smooth_reward",
 ]

@@ -16,10 +16,11 @@ from dynaq_jax.models.base import (
     CountModelKind,
     add_count,
     count_probs,
+    dirichlet_counts,
 )
-from dynaq_jax.numerics import rounded
+from dynaq_jax.numerics import prefix_sum, rounded
 from dynaq_jax.rng import sample_from_cumulative_counts
-from dynaq_jax.types import Counts, Probs, Values
+from dynaq_jax.types import Counts, Key, Probs, Values
 
 
 class DenseModel(NamedTuple):
@@ -116,6 +117,29 @@ class DenseCounts(CountModelKind):
     ) -> Bool[Array, "S A"]:
         """``T_c[sb, ab, s] > t_c_prior``: a real transition into ``s`` was seen."""
         return model.t_c[:, :, s] > config.t_c_prior
+
+    def posterior_draw(
+        self,
+        model: DenseModel,
+        key: Key,
+        visits: Int[Array, "S A"],
+        zero: Int[Array, ""],
+        config: DynaQConfig,
+    ) -> DenseModel:
+        """The counts of every tried pair replaced by a posterior draw on top of the prior:
+        ``T_c' = prior + N * D`` with ``D ~ Dirichlet(T_c)`` over the cells where a transition
+        was seen (``T_c > prior``) and ``N`` the row's real count, so ``T' = T_c' / sum T_c'``
+        is the draw up to the prior's mass (``S * prior / N``). Untried pairs keep their
+        counts."""
+        prior = config.t_c_prior
+        seen = model.t_c > prior
+        total = jnp.sum(jnp.where(seen, model.t_c - prior, 0.0), axis=-1)
+        drawn = dirichlet_counts(key, jnp.where(seen, model.t_c, 0.0), total, zero)
+        tried = (visits > 0)[..., None]
+        return DenseModel(
+            t_c=jnp.where(tried, prior + drawn, model.t_c),
+            t_c_cum=jnp.where(tried, prefix_sum(drawn), model.t_c_cum),
+        )
 
     def transition_probs(
         self, model: DenseModel, visits: Int[Array, "*B S A"], config: DynaQConfig

@@ -30,6 +30,14 @@ class LastSeen(ModelKind):
     smooths_reward = False
     stochastic = False
 
+    def check_config(self, config: DynaQConfig) -> None:
+        """``posterior="off"``: a last-seen model has no posterior over transitions."""
+        if config.posterior != "off":
+            raise ValueError(
+                f"DynaQConfig.posterior={config.posterior!r} needs a count model (model='count'), "
+                f"got model={config.model!r}"
+            )
+
     def init(self, n_states: int, n_actions: int, config: DynaQConfig) -> LastSeenModel:
         """Nothing seen."""
         return LastSeenModel(next_state=jnp.zeros((n_states, n_actions), jnp.int32))

@@ -16,10 +16,10 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import CountModelKind, add_count
-from dynaq_jax.numerics import rounded, row_sum
+from dynaq_jax.models.base import CountModelKind, add_count, dirichlet_counts
+from dynaq_jax.numerics import prefix_sum, rounded, row_sum
 from dynaq_jax.rng import sample_from_cumulative_counts
-from dynaq_jax.types import Counts, Probs, Values
+from dynaq_jax.types import Counts, Key, Probs, Values
 
 
 class SlotModel(NamedTuple):
@@ -173,6 +173,20 @@ class SlotCounts(CountModelKind):
     ) -> Bool[Array, "S A"]:
         """A slot of ``(sb, ab)`` holds ``s``."""
         return jnp.any((model.outcomes == s) & (model.t_c > 0), axis=-1)
+
+    def posterior_draw(
+        self,
+        model: SlotModel,
+        key: Key,
+        visits: Int[Array, "S A"],
+        zero: Int[Array, ""],
+        config: DynaQConfig,
+    ) -> SlotModel:
+        """The slot counts replaced by a posterior draw: ``t_c' = N * D`` with
+        ``D ~ Dirichlet(t_c)`` over the held slots and ``N = sum_k t_c`` (no prior mass, as
+        the compact model plans)."""
+        drawn = dirichlet_counts(key, model.t_c, jnp.sum(model.t_c, axis=-1), zero)
+        return model._replace(t_c=drawn, t_c_cum=prefix_sum(drawn))
 
     def transition_probs(
         self, model: SlotModel, visits: Int[Array, "*B S A"], config: DynaQConfig

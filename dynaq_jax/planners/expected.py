@@ -14,6 +14,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import bootstrap_values, full_backup
 from dynaq_jax.config import DynaQConfig, any_positive
+from dynaq_jax.exploration import planned_rewards, rmax_target
 from dynaq_jax.models import ModelKind
 from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners.base import Planner, draw_pairs, planning_active
@@ -40,16 +41,19 @@ def expected_updates(
     """Full backups of the flat pairs ``sa = s * A + a`` in order, one ``lax.scan`` step each.
 
     For ``i = 1..N``: ``Q[s_i,a_i] = R_hat[s_i,a_i] + gamma * sum_s' T[s_i,a_i,s'] (1 -
-    terminal[s']) max_a' Q[s',a']``. Returns ``Q``; nothing changes where ``active`` is false.
+    terminal[s']) max_a' Q[s',a']`` (``R_hat`` with MBIE-EB's bonus,
+    ``exploration.planned_rewards``; R-max's ``r_max / (1 - gamma)`` for an unknown pair,
+    ``exploration.rmax_target``). Returns ``Q``; nothing changes where ``active`` is false.
     """
     n_s, n_a = state.q.shape[-2], state.q.shape[-1]
-    r_hat = kind.reward_estimate(state.r, state.visits, config).reshape(-1)
     zero = runtime_zero(state.real_steps)
+    r_hat = planned_rewards(state, config, kind, zero).reshape(-1)
+    visits = state.visits.reshape(-1)
 
     def body(q_flat: Float[Array, " SA"], i: Int[Array, ""]) -> tuple[Float[Array, " SA"], None]:
         v = bootstrap_values(q_flat.reshape(n_s, n_a), state.terminal)
         e = kind.next_values(state.model, v, i, config, zero)
-        target = full_backup(r_hat[i], e, config.discount, zero)
+        target = rmax_target(full_backup(r_hat[i], e, config.discount, zero), visits[i], config)
         if active is not None:
             target = jnp.where(active, target, q_flat[i])
         return q_flat.at[i].set(target), None

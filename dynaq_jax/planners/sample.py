@@ -1,7 +1,8 @@
 """Dyna-Q's planner (Sutton & Barto 8.2, step (f)): sampled one-step updates.
 
 For ``i = 1..n``: ``(s, a)`` uniform among the distinct pairs tried, ``s' ~ T[s, a, :]`` from the
-model, ``r = R[s, a]`` (plus Dyna-Q+'s ``kappa sqrt(tau)``), then
+model, ``r = R[s, a]`` (plus Dyna-Q+'s ``kappa sqrt(tau)`` and MBIE-EB's ``beta / sqrt(n)``;
+``Q[s,a]``'s target is R-max's ``r_max / (1 - gamma)`` while the pair is unknown), then
 ``Q[s,a] += alpha (r + gamma (1 - terminal[s']) max_a' Q[s',a'] - Q[s,a])``. The model does not
 change while one planning call runs, only ``Q`` does: all ``n`` transitions are drawn up front in
 one batched computation and the ``lax.scan`` body is the Q-learning update alone.
@@ -15,7 +16,13 @@ from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.backups import sampled_updates
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.exploration import elapsed, exploration_bonus
+from dynaq_jax.exploration import (
+    elapsed,
+    exploration_bonus,
+    optimistic_value,
+    unknown,
+    with_count_bonus,
+)
 from dynaq_jax.models import ModelKind
 from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners.base import Planner, draw_pairs, planning_active
@@ -46,8 +53,13 @@ class SamplePlanner(Planner):
         s_next = jnp.where(tried, s_model, s)
         zero = runtime_zero(state.real_steps)
         bonus = exploration_bonus(elapsed(state, sa), config, zero)
+        visits = state.visits.reshape(-1)[sa]
         reward = jnp.where(tried, state.r.reshape(-1)[sa], 0.0) + bonus
-        nonterminal = ~state.terminal[s_next]
+        reward = with_count_bonus(reward, visits, config, zero)
+        # R-max: an unknown pair leads to the absorbing state worth r_max / (1 - gamma).
+        unknown_sa = tried & unknown(visits, config)
+        reward = jnp.where(unknown_sa, optimistic_value(config), reward)
+        nonterminal = ~state.terminal[s_next] & ~unknown_sa
         on = planning_active(state, active)
         q = sampled_updates(
             state.q,

@@ -18,6 +18,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import bootstrap_values, full_backup, td_step
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.exploration import planned_rewards, unknown, with_count_bonus
 from dynaq_jax.models import ModelKind
 from dynaq_jax.numerics import first_argmax, rounded, runtime_zero
 from dynaq_jax.planners.base import Planner
@@ -41,12 +42,13 @@ def model_targets(
 ) -> Float[Array, "S A"]:
     """The model's one-step target for every pair (a Bellman backup of ``Q`` through the model):
     ``target[s,a] = R_hat[s,a] + gamma * sum_s' T[s,a,s'] v[s']`` with
-    ``v = bootstrap_values(Q, terminal)``. Untried pairs get the targets of their empty model
+    ``v = bootstrap_values(Q, terminal)`` (``R_hat`` with MBIE-EB's bonus,
+    ``exploration.planned_rewards``). Untried pairs get the targets of their empty model
     (meaningless: no planner uses them)."""
     zero = runtime_zero(state.real_steps)
     v = bootstrap_values(q, state.terminal)
     e = kind.all_next_values(state.model, v, config, zero)
-    r_hat = kind.reward_estimate(state.r, state.visits, config)
+    r_hat = planned_rewards(state, config, kind, zero)
     return full_backup(r_hat, e, config.discount, zero)
 
 
@@ -69,6 +71,9 @@ def sweep(
 ) -> tuple[DynaQState, Int[Array, ""]]:
     """Up to ``n`` pops of the queue, one ``lax.scan`` step each.
 
+    R-max's unknown pairs (``exploration.unknown``) are never queued: their value stays
+    ``r_max / (1 - gamma)`` until they are known.
+
     Each step: ``(s, a) = argmax priority`` (ties to the lowest flat index); if
     ``priority[s,a] <= theta`` (or not ``active``) nothing happens. Otherwise ``priority[s,a] = 0``
     and ``(s, a)`` is updated towards its model target (``model_targets``): the count models by
@@ -86,6 +91,7 @@ def sweep(
     zero = runtime_zero(state.real_steps)
     full = kind.stochastic
     into = kind.into(state.model, config)
+    known = ~unknown(state.visits, config)
     start = _SweepCarry(
         q=state.q,
         priority=state.planner.priority,
@@ -113,7 +119,7 @@ def sweep(
         targets = c.targets + kind.value_change(state.model, into, s, dv, zero)
         pred = kind.predecessors(state.model, s, state.visits, config)
         err = jnp.abs(targets - q)
-        insert = go & pred & (err > config.theta)
+        insert = go & pred & known & (err > config.theta)
         priority = jnp.where(insert, jnp.maximum(priority, err), priority)
         return _SweepCarry(q, priority, targets, c.v.at[s].set(v_s), c.updates + go), None
 
@@ -158,9 +164,10 @@ class SweepingPlanner(Planner):
         sa = jnp.asarray(s * state.q.shape[-1] + a, jnp.int32)
         v = bootstrap_values(state.q, state.terminal)
         r_hat = kind.reward_estimate(state.r, state.visits, config)[s, a]
+        r_hat = with_count_bonus(r_hat, state.visits[s, a], config, zero)
         e = kind.next_values(state.model, v, sa, config, zero)
         target = full_backup(r_hat, e, config.discount, zero)
-        p = jnp.abs(target - state.q[s, a])
+        p = jnp.where(unknown(state.visits[s, a], config), 0.0, jnp.abs(target - state.q[s, a]))
         old = state.planner.priority[s, a]
         new = jnp.where(on & (p > config.theta), jnp.maximum(old, p), old)
         return state._replace(planner=SweepQueue(state.planner.priority.at[s, a].set(new)))

@@ -1,0 +1,79 @@
+"""``dynaq-jax explore`` at small sizes: the exact evaluator, the table, the CLI end to end."""
+
+import csv
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dynaq_jax.envs import continuation_matrix, expected_rewards, river_swim, value_iteration
+from dynaq_jax.experiments import explore
+from dynaq_jax.experiments.cli import main
+
+
+def test_greedy_value_of_the_optimal_q_is_the_optimum() -> None:
+    env = river_swim(time_limit=20, reward_scale=1e-4)
+    q = value_iteration(env, 0.95, tol=1e-7, max_iters=100_000)
+    j = explore.greedy_value(q, continuation_matrix(env), expected_rewards(env), env.initial, 0.95)
+    assert float(j) == pytest.approx(float(explore.optimal_value(env, 0.95)), rel=1e-4)
+    # Always swimming left is the trap: far below the optimum, and exactly its own value.
+    left = jnp.zeros_like(q).at[:, 0].set(1.0)
+    j_left = explore.greedy_value(
+        left, continuation_matrix(env), expected_rewards(env), env.initial, 0.95
+    )
+    p = np.asarray(continuation_matrix(env))[np.arange(6), 0]
+    r = np.asarray(expected_rewards(env))[np.arange(6), 0]
+    v = np.linalg.solve(np.eye(6) - 0.95 * p, r)
+    assert float(j_left) == pytest.approx(float(np.asarray(env.initial) @ v), rel=1e-5)
+    assert float(j_left) < 0.1 * float(j)
+
+
+def test_option_configs() -> None:
+    assert explore.option_config("dyna-q+", "expected") is None
+    c = explore.option_config("r-max m=20", "sweeping")
+    assert c is not None and c.known_threshold == 20 and c.planner == "sweeping"
+    with pytest.raises(ValueError, match="bogus"):
+        explore.option_config("bogus", "sample")
+    with pytest.raises(ValueError, match="n_seeds"):
+        explore.run(n_seeds=0)
+    with pytest.raises(ValueError, match="moon"):
+        explore.run(envs=("moon",))
+
+
+def test_explore_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "explore"
+    code = main(
+        [
+            "explore",
+            "--out",
+            str(out),
+            "--envs",
+            "river-swim",
+            "--options",
+            "epsilon-greedy",
+            "r-max m=20",
+            "--planners",
+            "sample",
+            "--seeds",
+            "3",
+            "--steps",
+            "200",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "river-swim" in text and "r-max m=20" in text
+    rows = list(csv.DictReader((out / "explore.csv").open()))
+    assert [(r["option"], r["planner"]) for r in rows] == [
+        ("epsilon-greedy", "sample"),
+        ("r-max m=20", "sample"),
+    ]
+    for r in rows:
+        assert 0.0 <= float(r["reached"]) <= 1.0
+    curves = list(csv.DictReader((out / "regret.csv").open()))
+    assert len(curves) == 2 * 2  # two evaluations (every 100 steps) per cell
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == 3 and (out / "explore.png").stat().st_size > 0
