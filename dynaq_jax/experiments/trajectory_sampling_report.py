@@ -15,7 +15,7 @@ from dynaq_jax.experiments.output import DPI, out_dir, versions, with_summary
 from dynaq_jax.experiments.trajectory_sampling import METHODS, TrajectorySamplingResult
 from dynaq_jax.plotting.updates import plot_trajectory_sampling
 
-READOUT_FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
+READOUT_FRACTIONS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 """The summary reads each curve at these fractions of the updates (the nearest evaluation)."""
 
 

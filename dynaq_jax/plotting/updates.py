@@ -124,7 +124,7 @@ def plot_trajectory_sampling(
     check_band(band)
     if not curves:
         raise ValueError("curves must hold at least one curve")
-    fig = new_figure(7.5, 4.8)
+    fig = new_figure(9.5, 4.8)
     ax = fig.subplots()
     colours: dict[int, str] = {}
     palette = [f"C{i}" for i in range(10)]
@@ -156,7 +156,7 @@ def plot_trajectory_sampling(
     ax.set_ylabel("value of start state under greedy policy")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    legend = ax.legend(fontsize=8)
+    legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if band is not None and n_tasks > 1:
         legend.set_title(band_label(band, n_tasks).replace("seeds", "tasks"))
         legend.get_title().set_fontsize(8)
