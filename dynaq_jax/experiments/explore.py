@@ -88,7 +88,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "dyna-q+": {"epsilon": 0.1, "kappa": 1e-3},
     "r-max": {"epsilon": 0.0, "optimism": 1.0},
     "r-max m=20": {"epsilon": 0.0, "optimism": 1.0, "known_threshold": 20},
-    "mbie-eb": {"epsilon": 0.0, "optimism": 1.0, "bonus_beta": 0.5},
+    "mbie-eb": {"epsilon": 0.0, "optimism": 1.0, "bonus_beta": 0.1},
     "posterior": {"epsilon": 0.0, "optimism": 1.0, "posterior": "planning"},
 }
 """The exploration options, as changes to the base config (``r_max = 1``: every env's rewards
@@ -142,7 +142,7 @@ def _run_seeds(
     r_exp = expected_rewards(env)
     limit = env.time_limit if env.time_limit is not None else 2**31 - 1
     n_s, n_a = env.n_states, env.n_actions
-    gamma = float(config.discount)  # type: ignore[arg-type]
+    gamma = float(config.discount)
 
     def one(key: Key) -> Float[Array, " C"]:
         key, k0 = split_key(key, 2)
@@ -216,7 +216,7 @@ def run(
             spec = ENVS[env_name]
             if env_name not in made:
                 mdp = spec.make()
-                made[env_name] = (mdp, float(optimal_value(mdp, float(BASE.discount))))  # type: ignore[arg-type]
+                made[env_name] = (mdp, float(optimal_value(mdp, float(BASE.discount))))
             mdp, j_star = made[env_name]
             every = min(spec.eval_every, (steps or {}).get(env_name, spec.n_steps))
             n_steps = max((steps or {}).get(env_name, spec.n_steps) // every, 1) * every

@@ -144,6 +144,9 @@ OUTPUT_FILES: tuple[str, ...] = (
     "example84.json",
     "example84.png",
     "frozenlake_*.json",
+    "explore.csv",
+    "regret.csv",
+    "explore.png",
 )
 """The names (``fnmatch`` patterns) of the files the subcommands write. An existing ``--out`` is
 replaced only if it holds nothing else: a run never deletes files it did not write."""
