@@ -3,7 +3,7 @@
 The public API is re-exported here; see the README for a tour and the docs for the layers.
 """
 
-from dynaq_jax import envs, gym_loop, models, planners
+from dynaq_jax import distributed, envs, gym_loop, models, planners
 from dynaq_jax.agent import (
     act,
     greedy_policy,
@@ -18,6 +18,7 @@ from dynaq_jax.agent import (
     update,
 )
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.distributed import gather_result, join
 from dynaq_jax.envs import (
     ChangingMDP,
     TabularEnv,
@@ -33,6 +34,8 @@ from dynaq_jax.envs import (
     success_probability,
     value_iteration,
 )
+from dynaq_jax.envs.adapters import as_gymnasium, from_functional, from_gymnax
+from dynaq_jax.envs.protocol import JaxEnv, check_env
 from dynaq_jax.io import DynaQFileError, Loaded, load, save
 from dynaq_jax.state import DynaQState, memory_bytes, model_size
 from dynaq_jax.train import (
@@ -51,20 +54,28 @@ __all__ = [
     "DynaQFileError",
     "DynaQState",
     "EpisodeMetrics",
+    "JaxEnv",
     "Loaded",
     "TabularEnv",
     "TabularMDP",
     "TrainResult",
     "__version__",
     "act",
+    "as_gymnasium",
     "blocking_maze",
+    "check_env",
+    "distributed",
     "dyna_maze",
     "envs",
+    "from_functional",
     "from_gymnasium",
+    "from_gymnax",
+    "gather_result",
     "greedy_policy",
     "grid_maze",
     "gym_loop",
     "init",
+    "join",
     "load",
     "memory_bytes",
     "memory_per_seed",
