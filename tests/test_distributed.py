@@ -21,9 +21,9 @@ import jax
 import numpy as np
 import pytest
 
-from dynaq_jax import distributed
+from dynaq_jax import DynaQConfig, distributed, train_seeds, train_sweep
 from tests import distributed_worker as worker
-from tests.chain_env import chain_seeds
+from tests.chain_env import chain, chain_seeds, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "tests" / "distributed_worker.py"
@@ -197,3 +197,18 @@ def test_single_process_helpers() -> None:
     x = jax.numpy.arange(3)
     assert distributed.gather_result(x) is x
     np.testing.assert_array_equal(distributed.on_host(x), [0, 1, 2])
+
+
+def test_sizes_that_do_not_divide_are_rejected_without_gather(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Multi-process with ``gather=False``: 6 seeds over 4 devices is an error naming the sizes
+    (with ``gather=True`` they are padded, as the 2 x 2 run above shows). Checked before any
+    compilation; the process and device counts are faked."""
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "device_count", lambda: 4)
+    with pytest.raises(ValueError, match=r"6 agents .* do not divide over the 4 devices of the"):
+        train_seeds(chain(), DynaQConfig(), keys(6), 3, gather=False)
+    stacked = DynaQConfig.stack([DynaQConfig(), DynaQConfig(epsilon=0.2)])
+    with pytest.raises(ValueError, match=r"give a multiple of 4 \(gather=True pads"):
+        train_sweep(chain(), stacked, keys(3), 3, gather=False)
