@@ -95,17 +95,36 @@ class Layout(NamedTuple):
 
 
 Buffers: TypeAlias = tuple[Shaped[Array, "*N F"], ...]
-"""The packed agent(s): one flat buffer per carrier dtype, a leading axis ``N`` for a batch."""
+"""The packed agent(s): flat buffers (``Layout.buffer_dtypes``), a leading axis ``N`` for a
+batch."""
 
 
 def _carrier(dtype: np.dtype[Any]) -> np.dtype[Any]:
     return _BITCAST.get(dtype, _WIDEN.get(dtype, dtype))
 
 
-def layout_of(state: DynaQState, key: Key, config: DynaQConfig) -> Layout:
+SMALL_BUFFER_BYTES = 512
+"""The most bytes ``layout_of`` puts in one buffer (a larger leaf gets a buffer of its own).
+
+XLA:CPU runs a program's thunks one after another in the calling thread when every buffer they
+touch is at most 512 bytes (its ``ThunkExecutor``'s fixed threshold); otherwise it spreads them
+over its thread pool, and waking the pool's threads costs more than a small agent's whole step.
+Buffers this small keep a state whose arrays are small (FrozenLake's deterministic or compact
+models) on the sequential path; a larger array (the dense ``T_c``) takes the pool either way."""
+
+
+def layout_of(
+    state: DynaQState,
+    key: Key,
+    config: DynaQConfig,
+    *,
+    buffer_bytes: int | None = SMALL_BUFFER_BYTES,
+) -> Layout:
     """The layout of one agent ``(state, key)`` under ``config``: every leaf's place in the flat
-    buffers ``buffers[c] = concat_i ravel(leaf_i)`` over the leaves ``i`` whose dtype is carried
-    by ``c`` (float32; int32 carries int32, bool as 0/1 and uint32 bit for bit). Shapes only."""
+    buffers ``buffers[b] = concat_i ravel(leaf_i)`` over the leaves ``i`` placed in ``b``. A leaf
+    goes to the first buffer of its carrier dtype (float32; int32 also carries bool as 0/1 and
+    uint32 bit for bit) with room for it within ``buffer_bytes`` (``None``: no limit, one buffer
+    per carrier), else to a new buffer. Shapes only."""
     data = jax.random.key_data(key)
     leaves, treedef = jax.tree.flatten((state, data))
     dtypes: list[np.dtype[Any]] = []
@@ -114,11 +133,18 @@ def layout_of(state: DynaQState, key: Key, config: DynaQConfig) -> Layout:
     for leaf in leaves:
         dtype = np.dtype(leaf.dtype)
         carrier = _carrier(dtype)
-        if carrier not in dtypes:
+        size = int(np.prod(leaf.shape, dtype=np.int64))
+        room = [
+            i
+            for i, (d, n) in enumerate(zip(dtypes, sizes, strict=True))
+            if d == carrier and (buffer_bytes is None or (n + size) * d.itemsize <= buffer_bytes)
+        ]
+        if room:
+            b = room[0]
+        else:
+            b = len(dtypes)
             dtypes.append(carrier)
             sizes.append(0)
-        b = dtypes.index(carrier)
-        size = int(np.prod(leaf.shape, dtype=np.int64))
         slots.append(Slot(b, sizes[b], size, tuple(int(d) for d in leaf.shape), dtype))
         sizes[b] += size
     return Layout(

@@ -26,6 +26,7 @@ from dynaq_jax.agent import init
 from dynaq_jax.gym_loop import train, train_vector
 from dynaq_jax.host_call import (
     HOST_FIELDS,
+    SMALL_BUFFER_BYTES,
     agent_call,
     float32_bits,
     host_matrix,
@@ -441,8 +442,15 @@ def test_pack_unpack_is_exact(config: DynaQConfig) -> None:
     agent = jax.tree.unflatten(treedef, [jnp.asarray(x) for x in filled])
     key = jax.random.key(12345)
     layout = layout_of(agent, key, config)
-    assert layout.buffer_dtypes == (np.dtype(np.float32), np.dtype(np.int32))
+    assert set(layout.buffer_dtypes) == {np.dtype(np.float32), np.dtype(np.int32)}
     assert sum(layout.buffer_sizes) == sum(x.size for x in filled) + 2  # + the key's two words
+    # buffers of at most SMALL_BUFFER_BYTES, unless one leaf alone is larger
+    for b, (dtype, size) in enumerate(zip(layout.buffer_dtypes, layout.buffer_sizes, strict=True)):
+        held = [s for s in layout.slots if s.buffer == b]
+        assert size * dtype.itemsize <= SMALL_BUFFER_BYTES or len(held) == 1
+        assert sum(s.size for s in held) == size
+    one_each = layout_of(agent, key, config, buffer_bytes=None)
+    assert len(one_each.buffer_sizes) == 2 <= len(layout.buffer_sizes)
     back, key_back = unpack(layout, pack(layout, agent, key))
     for x, y in zip(jax.tree.leaves(back), filled, strict=True):
         assert x.dtype == y.dtype and x.shape == y.shape
