@@ -99,10 +99,16 @@ def count_bonus(
 ) -> Float[Array, "*N"]:
     """MBIE-EB's exploration bonus ``beta / sqrt(n(s, a))`` (Strehl and Littman 2008, eq. 8;
     ``beta = bonus_beta``), ``0`` for an untried pair (``n = 0``: leave those to ``optimism``)."""
-    n = visits.astype(jnp.float32)
-    inv_sqrt = rounded(1.0 / rounded(jnp.sqrt(jnp.maximum(n, 1.0)), zero), zero)
     beta = jnp.asarray(config.bonus_beta, jnp.float32)
-    return jnp.where(n > 0, rounded(beta * inv_sqrt, zero), 0.0)
+    return jnp.where(visits > 0, rounded(beta * inverse_sqrt_count(visits, zero), zero), 0.0)
+
+
+def inverse_sqrt_count(visits: Int[Array, "*N"], zero: Int[Array, ""]) -> Float[Array, "*N"]:
+    """``1 / sqrt(max(n, 1))`` of the visit counts, each step ``rounded`` (the same bits eagerly,
+    under ``jit`` and ``vmap``): the ``1 / sqrt(n)`` of MBIE-EB's bonus and of the reward
+    posterior's width."""
+    n = jnp.maximum(visits.astype(jnp.float32), 1.0)
+    return rounded(1.0 / rounded(jnp.sqrt(n), zero), zero)
 
 
 def planned_rewards(
@@ -133,13 +139,11 @@ def posterior_draw(
     model; ``Q`` and everything else are unchanged."""
     k_model, k_reward = split_key(key, 2)
     model = kind.posterior_draw(state.model, k_model, state.visits, zero, config)
-    n = state.visits.astype(jnp.float32)
     u = uniforms(k_reward, (2, *state.r.shape))
     xi, _ = normal_pairs(u[0], u[1])
-    inv_sqrt = rounded(1.0 / rounded(jnp.sqrt(jnp.maximum(n, 1.0)), zero), zero)
     sigma = jnp.asarray(config.posterior_reward_std, jnp.float32)
-    noise = rounded(rounded(sigma * xi, zero) * inv_sqrt, zero)
-    r = jnp.where((n > 0) & (sigma > 0), state.r + noise, state.r)
+    noise = rounded(rounded(sigma * xi, zero) * inverse_sqrt_count(state.visits, zero), zero)
+    r = jnp.where((state.visits > 0) & (sigma > 0), state.r + noise, state.r)
     return state._replace(model=model, r=r)
 
 
@@ -147,6 +151,7 @@ __all__ = [
     "count_bonus",
     "elapsed",
     "exploration_bonus",
+    "inverse_sqrt_count",
     "mark_optimistic",
     "optimistic_value",
     "planned_rewards",

@@ -261,7 +261,7 @@ def plot_explore(rows: list[ExploreRow], path: Path, eval_every: dict[str, int])
     """Regret curves: one panel per env, ``(J* - J(pi_t)) / J*`` against real steps, one line per
     (option, planner)."""
     envs = list(dict.fromkeys(r.env for r in rows))
-    fig = Figure(figsize=(5.0 * len(envs), 4.2))
+    fig = Figure(figsize=(max(5.0 * len(envs), 9.0), 5.6))
     FigureCanvasAgg(fig)
     styles = {"sample": "-", "expected": "--", "sweeping": ":"}
     colors = {o: f"C{i}" for i, o in enumerate(dict.fromkeys(r.option for r in rows))}
@@ -282,8 +282,10 @@ def plot_explore(rows: list[ExploreRow], path: Path, eval_every: dict[str, int])
         ax.set_ylabel("(J* - J(greedy)) / J*")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    fig.axes[-1].legend(fontsize=6, loc="upper right", ncol=2)
-    fig.tight_layout()
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    rows_of_legend = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0.0, min(0.05 * rows_of_legend + 0.02, 0.5), 1.0, 1.0))
     fig.savefig(path, dpi=110)
     return path
 
