@@ -157,3 +157,32 @@ def test_numpy_row_as_host_row() -> None:
         pytest.approx(200.0),
         5000.0,
     )
+
+
+def test_sync_dispatch_is_set_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[str, object]] = []
+    seen: list[measure.Options] = []
+
+    def fake_run(options: measure.Options, numpy: bool, folder: Path) -> dict[str, Any]:
+        seen.append(options)
+        return {
+            "markdown": "",
+            "targets": [],
+            "targets_compact": [],
+            "status": "QUICK",
+            "notes": [],
+            "memory": [],
+            "plots": [],
+        }
+
+    monkeypatch.setattr(bench.jax.config, "update", lambda *a: calls.append(a))
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    args = parse(["--quick", "--sync-dispatch", "--out", str(tmp_path / "b")])
+    assert parse(bench.to_argv(args)) == args
+    assert bench.main(args) == 0
+    assert calls == [("jax_cpu_enable_async_dispatch", False)]
+    assert seen[0].sync_dispatch
+    assert bench.main(parse(["--quick", "--out", str(tmp_path / "c")])) == 0
+    assert len(calls) == 1 and not seen[1].sync_dispatch

@@ -168,6 +168,9 @@ class BenchOptions:
     """host loop: sub-envs of the vector-env row (1: no vector row)"""
     no_host_loop: bool = False
     """skip the host-loop section (gym_loop beside the notebook's loop)"""
+    sync_dispatch: bool = False
+    """CPU: run each computation in the calling thread (jax_cpu_enable_async_dispatch=False, set
+    before JAX starts): one thread hand-off fewer per host-loop step"""
 
     def __post_init__(self) -> None:
         """Check the sizes; resolve the env aliases (``taxi`` -> ``Taxi-v4``)."""
@@ -370,6 +373,7 @@ def options_from_args(args: BenchOptions) -> Options:
         compact=not args.no_compact,
         host_steps=None if args.no_host_loop else pick(args.host_steps, HOST_STEPS, None),
         host_envs=int(args.host_envs),
+        sync_dispatch=bool(args.sync_dispatch),
     )
 
 
@@ -385,6 +389,8 @@ def to_argv(args: BenchOptions) -> list[str]:
         argv.append("--no-compact")
     if args.no_host_loop:
         argv.append("--no-host-loop")
+    if args.sync_dispatch:
+        argv.append("--sync-dispatch")
     if args.host_envs != BenchOptions.host_envs:
         argv += ["--host-envs", str(args.host_envs)]
     if args.seeds is not None:
@@ -427,6 +433,9 @@ def main(args: BenchOptions) -> int:
     except ValueError as err:
         print(f"dynaq-jax: error: bench: {err}", file=sys.stderr)
         return 2
+    if args.sync_dispatch:
+        # Read when JAX starts its CPU client, which nothing has done yet.
+        jax.config.update("jax_cpu_enable_async_dispatch", False)  # type: ignore[no-untyped-call]
     if args.devices is not None and jax.default_backend() == "cpu":
         have = len(jax.local_devices())
         if have != args.devices:

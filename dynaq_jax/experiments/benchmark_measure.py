@@ -97,6 +97,9 @@ class Options:
     """Host loop section: sub-envs of the vector-env row (``1``: no vector row)."""
     host_repeats: int = 3
     """Host loop section: timed runs per row, the median reported."""
+    sync_dispatch: bool = False
+    """CPU computations ran in the calling thread (``jax_cpu_enable_async_dispatch=False``, which
+    ``benchmark.main`` sets before JAX starts when asked)."""
 
     def __post_init__(self) -> None:
         """Canonical env names (aliases resolved, duplicates dropped); sizes checked."""
