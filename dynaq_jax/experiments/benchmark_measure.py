@@ -93,7 +93,7 @@ class Options:
     """Also time the compact count model (``JAX_COMPACT_IMPL``)."""
     host_steps: int | None = None
     """Host loop section: real agent steps per timed run (``None``: no host-loop section)."""
-    host_envs: int = 8
+    host_envs: int = 16
     """Host loop section: sub-envs of the vector-env row (``1``: no vector row)."""
     host_repeats: int = 3
     """Host loop section: timed runs per row, the median reported."""
