@@ -425,11 +425,17 @@ def test_host_loop_is_the_agent_functions_step_by_step() -> None:
 
 
 @pytest.mark.parametrize(
-    "config",
-    [CFG, DynaQConfig(outcome_slots=2), DynaQConfig(planner="sweeping", model="deterministic")],
+    ("config", "n_states", "n_actions", "batch"),
+    [
+        (CFG, 16, 4, N_HOST),  # FrozenLake's layout: the loop tests' compiled pack and unpack
+        (DynaQConfig(outcome_slots=2), 5, 3, 0),
+        (DynaQConfig(planner="sweeping", model="deterministic"), 5, 3, 0),
+    ],
 )
-def test_pack_unpack_is_exact(config: DynaQConfig) -> None:
-    agent = init(5, 3, config)
+def test_pack_unpack_is_exact(
+    config: DynaQConfig, n_states: int, n_actions: int, batch: int
+) -> None:
+    agent = init(n_states, n_actions, config)
     # every leaf its own bit pattern: random bits of the leaf's dtype (bools too)
     leaves, treedef = jax.tree.flatten(agent)
     rng = np.random.default_rng(0)
@@ -458,9 +464,11 @@ def test_pack_unpack_is_exact(config: DynaQConfig) -> None:
             np.asarray(x).reshape(-1).view(np.uint8), y.reshape(-1).view(np.uint8)
         )
     np.testing.assert_array_equal(jax.random.key_data(key_back), jax.random.key_data(key))
+    if not batch:
+        return
     # batched: agent i of the stack comes back as row i
-    keys = jax.random.split(key, 3)
-    stacked = jax.tree.map(lambda x: jnp.stack([x] * 3), agent)
+    keys = jax.random.split(key, batch)
+    stacked = jax.tree.map(lambda x: jnp.stack([x] * batch), agent)
     back3, keys3 = unpack(layout, pack(layout, stacked, keys, batched=True), batched=True)
     for x, y in zip(jax.tree.leaves(back3), jax.tree.leaves(stacked), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
