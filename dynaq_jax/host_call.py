@@ -3,12 +3,13 @@ step (``dynaq_jax.gym_loop`` drives it).
 
 A jitted call's fixed cost grows with the number of arrays it takes and returns: a ``DynaQState``
 is about a dozen leaves, plus the key, eight host scalars and the config's leaves. Here the state
-and its key lie in one flat buffer per dtype (float32; int32, which also carries the bools and the
-key's uint32 words bit for bit), the config's leaves in one float32 vector made once per run, and
-the host scalars of a real step in one int32 vector (the reward's float32 bits among them). The
-compiled call unpacks them, runs the same ``fused_step`` the loop has always run (Dyna-Q ``step``,
-then ``act``), packs the state again into the donated buffers and returns the action: four
-arguments, three results, one compile per layout (state shapes and config structure).
+and its key lie in a few flat buffers (float32; int32, which also carries the bools and the key's
+uint32 words bit for bit) of at most ``SMALL_BUFFER_BYTES`` each unless one array alone is larger,
+the config's leaves in one float32 vector made once per run, and the host scalars of a real step
+in one int32 vector (the reward's float32 bits among them). The compiled call unpacks them, runs
+the same ``fused_step`` the loop has always run (Dyna-Q ``step``, then ``act``), packs the state
+again into the donated buffers and returns them with the action: one compile per layout (state
+shapes and config structure).
 
 Packing is a bit-exact reshuffle (slices, reshapes, ``bool <-> int32``, ``uint32 <-> int32``
 bitcasts): the agent computes exactly what it computes unpacked.
