@@ -254,8 +254,11 @@ def _model_update(
     # stamped now; the untried ones keep last_visit = 0 (tau from the start of the run, the book's
     # definition) unless tau_origin == "first_visit" stamps them now too.
     plus = config.kappa > 0
-    new_pair = state.visits[s, a] == 0
-    new_state = jnp.all(state.visits[s] == 0)
+    # One read of the row, which the write below depends on: XLA then updates visits in place
+    # (a second, unordered read of the old table makes it copy the whole table every step).
+    visits_row = state.visits[s]
+    new_pair = visits_row[a] == 0
+    new_state = jnp.all(visits_row == 0)
     flat = s * n_a + a
     cand = jnp.where(plus, s * n_a + jnp.arange(n_a, dtype=jnp.int32), flat)
     n_new = jnp.where(plus, n_a * new_state, new_pair).astype(jnp.int32) * on
@@ -274,7 +277,7 @@ def _model_update(
         model=model,
         r=r_tab,
         terminal=terminal,
-        visits=state.visits.at[s, a].add(on.astype(jnp.int32)),
+        visits=state.visits.at[s].set(visits_row.at[a].add(on.astype(jnp.int32))),
         last_visit=last_visit,
         pairs=pairs,
         n_pairs=state.n_pairs + n_new,

@@ -33,6 +33,12 @@ import numpy.typing as npt
 
 from dynaq_jax.agent import init
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.planners.sweeping import (
+    SweepQueue,
+    block_maxima,
+    predecessor_capacity,
+    rebuild_queues,
+)
 from dynaq_jax.state import DynaQState
 
 METADATA = "metadata.json"
@@ -61,6 +67,47 @@ LEGACY_FIELDS: dict[str, str] = {
 """Version-1 and -2 field -> version-3 leaf path."""
 
 ADDED_IN_V2 = ("outcomes", "dropped")
+
+REBUILT_LEAVES = ("planner.block_max", "planner.preds", "planner.n_preds", "planner.overflow")
+"""The sweeping queue's leaves that ``load`` rebuilds from the rest of the state when a file
+lacks them (every version-1 and -2 file, and version-3 files saved before they existed):
+``restore_queue``."""
+
+
+def required_leaves(
+    specs: dict[str, jax.ShapeDtypeStruct], state_meta: dict[str, Any], in_archive: list[str]
+) -> dict[str, jax.ShapeDtypeStruct]:
+    """``specs`` without the ``REBUILT_LEAVES`` that a file neither lists nor holds (saved
+    before they existed): ``load`` rebuilds those instead of reading them."""
+    return {
+        f: spec
+        for f, spec in specs.items()
+        if f not in REBUILT_LEAVES or f in state_meta or f in in_archive
+    }
+
+
+def fill_rebuilt_leaves(
+    fields: dict[str, Any], target: dict[str, jax.ShapeDtypeStruct], batch: tuple[int, ...]
+) -> None:
+    """Zeros for each of ``REBUILT_LEAVES`` that ``target`` has and ``fields`` lacks (then
+    ``restore_queue`` rebuilds them)."""
+    for f in REBUILT_LEAVES:
+        if f in target and f not in fields:
+            fields[f] = np.zeros(batch + tuple(target[f].shape), target[f].dtype)
+
+
+def restore_queue(state: DynaQState, config: DynaQConfig) -> DynaQState:
+    """A loaded state's sweeping queue made whole: its maxima recomputed from its priorities
+    (``planners.sweeping.block_maxima``: derived data is never trusted from a file) and, where
+    no agent's predecessor lists hold anything (a file saved before they existed, or an agent that
+    has seen nothing), the lists rebuilt from the model (``rebuild_queues``, a no-op for the
+    latter). Other planners' states are returned as they are."""
+    queue = state.planner
+    if not isinstance(queue, SweepQueue):
+        return state
+    if not np.any(np.asarray(queue.n_preds)) and not np.any(np.asarray(queue.overflow)):
+        return rebuild_queues(state, config)
+    return state._replace(planner=queue._replace(block_max=block_maxima(queue.priority)))
 
 
 def leaf_name(path: tuple[Any, ...]) -> str:
@@ -159,6 +206,12 @@ LEAF_RANGES: dict[str, LeafRange] = {
     "model.dropped": LeafRange(0, None, "a count"),
     "model.next_state": LeafRange(0, lambda s, a: s, "state indices"),
     "planner.priority": LeafRange(0, None, "priorities"),
+    "planner.block_max": LeafRange(0, None, "priorities"),
+    "planner.preds": LeafRange(0, lambda s, a: s * a, "flat pair indices s * n_actions + a"),
+    "planner.n_preds": LeafRange(
+        0, lambda s, a: predecessor_capacity(s, a) + 1, "lengths of predecessor lists"
+    ),
+    "planner.overflow": LeafRange(0, None, "a count"),
 }
 """Leaf path -> its range, for every leaf a built-in model kind or planner keeps. Beyond these,
 every float leaf must be finite (``q``, ``r``, and the leaves of any plug-in) and every bool leaf
@@ -471,6 +524,7 @@ __all__ = [
     "METADATA",
     "NPY",
     "NPY_MAX_HEADER",
+    "REBUILT_LEAVES",
     "STALE_TEMP_SECONDS",
     "ZIP_ERRORS",
     "ZIP_TIME",
@@ -478,6 +532,7 @@ __all__ = [
     "array_digest",
     "array_record",
     "expected_leaves",
+    "fill_rebuilt_leaves",
     "forget_temp",
     "leaf_name",
     "leaf_problem",
@@ -485,6 +540,8 @@ __all__ = [
     "local_header_problem",
     "npy_header",
     "remove_stale_temps",
+    "required_leaves",
+    "restore_queue",
     "short_repr",
     "state_leaves",
     "state_structure",

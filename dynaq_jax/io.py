@@ -46,11 +46,14 @@ from dynaq_jax.file_layout import (
     array_digest,
     array_record,
     expected_leaves,
+    fill_rebuilt_leaves,
     forget_temp,
     leaf_problem,
     legacy_expected,
     npy_header,
     remove_stale_temps,
+    required_leaves,
+    restore_queue,
     short_repr,
     state_leaves,
     state_structure,
@@ -507,6 +510,7 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
     if version < 2:
         v2 = legacy_expected(n_s, n_a, config, 2)
         implied = {f: v2[f] for f in ADDED_IN_V2}
+    specs = required_leaves(specs, state_meta, in_archive)  # the queue's may be rebuilt
     missing = [f for f in specs if f not in state_meta or f not in in_archive]
     if missing:
         raise DynaQFileError(
@@ -550,6 +554,7 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
         fields[f] = np.zeros(batch + tuple(spec.shape), spec.dtype)
     if version < 3:  # the 14 fields of versions 1 and 2 -> the leaves this config's state has
         fields = {LEGACY_FIELDS[f]: x for f, x in fields.items() if LEGACY_FIELDS[f] in target}
+        fill_rebuilt_leaves(fields, target, batch)
         if set(fields) != set(target):
             raise DynaQFileError(
                 path,
@@ -563,6 +568,7 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
                     f"{fields[name].shape}, the config needs {batch + tuple(spec.shape)} (version "
                     "1 predates the compact model)",
                 )
+    fill_rebuilt_leaves(fields, target, batch)
     for name, arr in fields.items():  # the values: intact bytes may still be out of range
         problem = leaf_problem(name, arr, n_s, n_a)
         if problem is not None:
@@ -576,7 +582,7 @@ def _load(path: Path, zf: zipfile.ZipFile) -> Loaded:
             metrics[name] = np.array(arr, arr.dtype.newbyteorder("="))  # writable, native
 
     leaves = [jnp.asarray(fields[name]) for name in target]  # init's leaf order
-    state = jax.tree.unflatten(state_structure(n_s, n_a, config), leaves)
+    state = restore_queue(jax.tree.unflatten(state_structure(n_s, n_a, config), leaves), config)
     return Loaded(state=state, config=config, metrics=metrics, metadata=meta)
 
 

@@ -38,8 +38,9 @@ class DynaQState(NamedTuple):
             (``dynaq_jax.models``): ``DenseModel`` (``t_c``, ``t_c_cum``), ``SlotModel`` (the
             compact counts: ``t_c``, ``t_c_cum``, ``outcomes``, ``dropped``) or ``LastSeenModel``
             (``next_state``).
-        planner: the planner's own state (``dynaq_jax.planners``): ``SweepQueue`` (``priority``)
-            for prioritized sweeping, ``None`` for the others.
+        planner: the planner's own state (``dynaq_jax.planners``): ``SweepQueue`` (the
+            priorities and their block maxima, the predecessor lists and their ``overflow``) for
+            prioritized sweeping, ``None`` for the others.
     """
 
     q: QTable
@@ -89,6 +90,16 @@ class DynaQState(NamedTuple):
         out: Int[Array, "..."] = dropped
         return out
 
+    @property
+    def overflow(self) -> Int[Array, "..."]:
+        """Predecessors the planner could not list (prioritized sweeping's full predecessor
+        lists; zeros for planners that keep none), shape ``batch_shape``."""
+        overflow = getattr(self.planner, "overflow", None)
+        if overflow is None:
+            return jnp.zeros(self.batch_shape, jnp.int32)
+        out: Int[Array, "..."] = overflow
+        return out
+
 
 def model_size(state: DynaQState) -> Int[Array, "..."]:
     """Distinct ``(s, a)`` pairs tried in the real world: ``#{(s, a) : visits[s, a] > 0}``."""
@@ -97,17 +108,34 @@ def model_size(state: DynaQState) -> Int[Array, "..."]:
 
 def dropped_message(where: str, state: DynaQState, outcome_slots: int) -> str | None:
     """A warning text when the model dropped transitions (``state.dropped > 0`` for any agent of
-    a batch), else ``None``."""
+    a batch) or prioritized sweeping's predecessor lists overflowed (``state.overflow > 0``,
+    read when ``state`` has it), else ``None``."""
+    parts = []
     dropped = np.asarray(state.dropped)
     total = int(dropped.sum())
-    if total == 0:
-        return None
+    if total:
+        parts.append(
+            f"{where}: {total} real transition(s) in {int(np.count_nonzero(dropped))} of "
+            f"{dropped.size} agent(s) were not stored: their pair had already filled its "
+            f"outcome_slots={outcome_slots} slots with other next states, so the compact model "
+            "is not exact here. Use outcome_slots >= dynaq_jax.envs.distinct_outcomes(env), or "
+            "0 (the dense model); DynaQState.dropped counts them per agent"
+        )
+    overflow = getattr(state, "overflow", None)
+    if overflow is not None and int(np.sum(np.asarray(overflow))):
+        parts.append(overflow_message(where, np.asarray(overflow)))
+    return "; ".join(parts) if parts else None
+
+
+def overflow_message(where: str, overflow: "np.ndarray[Any, Any]") -> str:
+    """The warning text for prioritized sweeping's full predecessor lists (``overflow`` per
+    agent, its sum positive)."""
     return (
-        f"{where}: {total} real transition(s) in {int(np.count_nonzero(dropped))} of "
-        f"{dropped.size} agent(s) were not stored: their pair had already filled its "
-        f"outcome_slots={outcome_slots} slots with other next states, so the compact model is "
-        "not exact here. Use outcome_slots >= dynaq_jax.envs.distinct_outcomes(env), or 0 "
-        "(the dense model); DynaQState.dropped counts them per agent"
+        f"{where}: {int(overflow.sum())} predecessor(s) in {int(np.count_nonzero(overflow))} of "
+        f"{overflow.size} agent(s) were not listed: their next state's predecessor list was "
+        "full (planners.sweeping.PREDECESSOR_CAPACITY), so prioritized sweeping does not "
+        "re-prioritize them when that state's value changes (the values stay correct, the "
+        "sweeps are incomplete); DynaQState.overflow counts them per agent"
     )
 
 
@@ -116,4 +144,4 @@ def memory_bytes(state: DynaQState) -> int:
     return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(state)))
 
 
-__all__ = ["DynaQState", "dropped_message", "memory_bytes", "model_size"]
+__all__ = ["DynaQState", "dropped_message", "memory_bytes", "model_size", "overflow_message"]

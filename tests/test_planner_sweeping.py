@@ -23,8 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 import dynaq_jax as dq
 from dynaq_jax.models import kind_for
-from dynaq_jax.planners import SweepQueue
-from dynaq_jax.planners.sweeping import model_errors, sweep
+from dynaq_jax.planners.sweeping import model_errors, sweep, with_priorities
 from tests.conftest import A, S, assert_trees_identical
 from tests.planner_cases import (
     FEW,
@@ -99,7 +98,8 @@ def test_theta_above_every_priority_changes_nothing(
 ) -> None:
     config = SWEEP[model]
     state = learn(config, seq)._replace(q=jnp.asarray(q))
-    state = state._replace(planner=SweepQueue(model_errors(state, config, kind_for(config))))
+    errors = model_errors(state, config, kind_for(config))
+    state = state._replace(planner=with_priorities(state.planner, errors))
     high = config.replace(theta=float(jnp.max(state.planner.priority)) + 1.0)
     assert_trees_identical(dq.plan(state, jax.random.key(0), high), state)
     new, n = _sweep(state, high)

@@ -11,7 +11,7 @@ is chosen. To add a kind: a new module with a ``ModelKind`` subclass, and one li
 from typing import cast
 
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import ModelKind
+from dynaq_jax.models.base import ModelKind, Successors
 from dynaq_jax.models.dense import DENSE, DenseModel
 from dynaq_jax.models.last_seen import LAST_SEEN, LastSeenModel
 from dynaq_jax.models.slots import SLOTS, SlotModel
@@ -47,6 +47,7 @@ __all__ = [
     "LastSeenModel",
     "ModelKind",
     "SlotModel",
+    "Successors",
     "kind_for",
     "kind_of",
     "registered",

@@ -6,15 +6,30 @@ the planners (``dynaq_jax.planners``) call these methods and never look inside `
 """
 
 import abc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.numerics import rounded, row_sum
 from dynaq_jax.rng import gamma_variates
-from dynaq_jax.types import FloatScalar, Key, Probs, RewardTable, Values
+from dynaq_jax.types import FloatScalar, Key, Probs, Values
+
+
+class Successors(NamedTuple):
+    """A pair's next-state distribution as ``K`` entries (``ModelKind.successors``).
+
+    Attributes:
+        states: ``s'`` of each entry, shape ``[*N, K]``.
+        probs: ``T[s, a, s']`` of each entry (summing to 1 over the entries of a tried pair).
+        seen: whether a real transition of the pair to that ``s'`` was observed.
+    """
+
+    states: Int[Array, "*N K"]
+    probs: Float[Array, "*N K"]
+    seen: Bool[Array, "*N K"]
 
 
 class ModelKind(abc.ABC):
@@ -40,6 +55,11 @@ class ModelKind(abc.ABC):
     stochastic: ClassVar[bool] = True
     """Whether the model is a distribution over ``s'`` (prioritized sweeping then backs a pair up
     in full, ``Q[s,a] = target``); a deterministic model's sweeps take the book's ``alpha`` step."""
+
+    bounded_outcomes: ClassVar[bool] = False
+    """Whether ``successors`` lists a bounded number ``K`` of next states per pair, independent of
+    ``S`` (the compact and deterministic models; the dense model lists all ``S``). Prioritized
+    sweeping then reads ``max_a Q`` at those ``K`` states only, not for every state."""
 
     def check_config(self, config: DynaQConfig) -> None:  # noqa: B027 (optional hook)
         """Raise ``ValueError`` naming the field if ``config`` cannot run this kind."""
@@ -68,9 +88,10 @@ class ModelKind(abc.ABC):
 
     @abc.abstractmethod
     def reward_estimate(
-        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
-    ) -> RewardTable:
-        """``R_hat[s, a]``, the reward the full-backup planners back up."""
+        self, r: Float[Array, "*N"], visits: Int[Array, "*N"], config: DynaQConfig
+    ) -> Float[Array, "*N"]:
+        """``R_hat[s, a]``, the reward the full-backup planners back up, elementwise: of the
+        whole table ``R[S, A]`` or of the entries of some pairs (``r = R[sa]``)."""
 
     @abc.abstractmethod
     def sample_next(
@@ -117,6 +138,38 @@ class ModelKind(abc.ABC):
     ) -> Bool[Array, "S A"]:
         """The pairs the model predicts to lead to ``s`` (prioritized sweeping's predecessors)."""
 
+    def successors(
+        self, model: Any, sa: Int[Array, "*N"], visits: Int[Array, "S A"], config: DynaQConfig
+    ) -> Successors:
+        """The model's ``T[s, a, :]`` of the flat pairs ``sa`` as ``K`` (state, probability)
+        entries, and which of them were seen in a real transition (prioritized sweeping's
+        predecessor lists and per-pair targets: ``sum_k probs[k] v[states[k]]`` is the expected
+        next value, summed by ``numerics.row_sum``).
+
+        The default reads ``transition_probs`` and ``predecessors`` for all ``S`` states
+        (``O(S^2 A)``); a kind overrides it with its own ``K`` entries."""
+        n_s, n_a = visits.shape[-2], visits.shape[-1]
+        probs = self.transition_probs(model, visits, config).reshape(n_s * n_a, n_s)[sa]
+
+        def into(t: Int[Array, ""]) -> Bool[Array, " SA"]:
+            return self.predecessors(model, t, visits, config).reshape(-1)
+
+        seen = jax.vmap(into)(jnp.arange(n_s, dtype=jnp.int32)).T[sa]
+        states = jnp.broadcast_to(jnp.arange(n_s, dtype=jnp.int32), probs.shape)
+        return Successors(states, probs, seen)
+
+    def leads_to(
+        self,
+        model: Any,
+        sa: Int[Array, "*N"],
+        s: Int[Array, ""],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Bool[Array, "*N"]:
+        """Whether each flat pair of ``sa`` is a predecessor of ``s`` (``predecessors``, read at
+        those pairs alone). The default evaluates ``predecessors`` for every pair."""
+        return self.predecessors(model, s, visits, config).reshape(-1)[sa]
+
     def posterior_draw(
         self,
         model: Any,
@@ -154,8 +207,8 @@ class CountModelKind(ModelKind):
         return smooth_reward(r_sa, r, config.learning_rate, zero)
 
     def reward_estimate(
-        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
-    ) -> RewardTable:
+        self, r: Float[Array, "*N"], visits: Int[Array, "*N"], config: DynaQConfig
+    ) -> Float[Array, "*N"]:
         """``R / (1 - (1 - alpha)^N)`` (``debiased_reward``)."""
         return debiased_reward(r, visits, config.learning_rate)
 
@@ -187,7 +240,9 @@ def smooth_reward(
     return kept + rounded(alpha * jnp.asarray(r, jnp.float32), zero)
 
 
-def debiased_reward(r: RewardTable, visits: Int[Array, "S A"], alpha: FloatScalar) -> RewardTable:
+def debiased_reward(
+    r: Float[Array, "*N"], visits: Int[Array, "*N"], alpha: FloatScalar
+) -> Float[Array, "*N"]:
     """The smoothed reward with the weight of its arbitrary start ``R = 0`` divided out.
 
     After ``N = visits[s,a]`` smoothing steps that start's weight is ``(1 - alpha)^N``; dividing it
@@ -223,6 +278,7 @@ def count_probs(t_c: Float[Array, "*N S"]) -> Float[Array, "*N S"]:
 __all__ = [
     "CountModelKind",
     "ModelKind",
+    "Successors",
     "add_count",
     "count_probs",
     "debiased_reward",

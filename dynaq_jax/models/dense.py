@@ -14,6 +14,7 @@ from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.models.base import (
     CountModelKind,
+    Successors,
     add_count,
     count_probs,
     dirichlet_counts,
@@ -117,6 +118,32 @@ class DenseCounts(CountModelKind):
     ) -> Bool[Array, "S A"]:
         """``T_c[sb, ab, s] > t_c_prior``: a real transition into ``s`` was seen."""
         return model.t_c[:, :, s] > config.t_c_prior
+
+    def successors(
+        self,
+        model: DenseModel,
+        sa: Int[Array, "*N"],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Successors:
+        """Every state, ``T = T_c / sum T_c`` of the pair's row, seen where
+        ``T_c > t_c_prior``."""
+        n_s = model.t_c.shape[-1]
+        rows = model.t_c.reshape(-1, n_s)[sa]
+        states = jnp.broadcast_to(jnp.arange(n_s, dtype=jnp.int32), rows.shape)
+        return Successors(states, count_probs(rows), rows > config.t_c_prior)
+
+    def leads_to(
+        self,
+        model: DenseModel,
+        sa: Int[Array, "*N"],
+        s: Int[Array, ""],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Bool[Array, "*N"]:
+        """``T_c[sb, ab, s] > t_c_prior`` at the pairs ``sa``."""
+        n_s = model.t_c.shape[-1]
+        return model.t_c.reshape(-1, n_s)[sa, s] > config.t_c_prior
 
     def posterior_draw(
         self,

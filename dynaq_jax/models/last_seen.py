@@ -8,8 +8,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import ModelKind
-from dynaq_jax.types import Probs, RewardTable, Values
+from dynaq_jax.models.base import ModelKind, Successors
+from dynaq_jax.types import Probs, Values
 
 
 class LastSeenModel(NamedTuple):
@@ -29,6 +29,7 @@ class LastSeen(ModelKind):
     model_type = LastSeenModel
     smooths_reward = False
     stochastic = False
+    bounded_outcomes = True
 
     def check_config(self, config: DynaQConfig) -> None:
         """``posterior="off"``: a last-seen model has no posterior over transitions."""
@@ -62,8 +63,8 @@ class LastSeen(ModelKind):
         return r
 
     def reward_estimate(
-        self, r: RewardTable, visits: Int[Array, "S A"], config: DynaQConfig
-    ) -> RewardTable:
+        self, r: Float[Array, "*N"], visits: Int[Array, "*N"], config: DynaQConfig
+    ) -> Float[Array, "*N"]:
         """``R`` itself."""
         return r
 
@@ -114,6 +115,29 @@ class LastSeen(ModelKind):
     ) -> Bool[Array, "S A"]:
         """Tried pairs with ``next_state = s``."""
         return (model.next_state == s) & (visits > 0)
+
+    def successors(
+        self,
+        model: LastSeenModel,
+        sa: Int[Array, "*N"],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Successors:
+        """One entry: ``next_state[s, a]`` with probability 1, seen once the pair was tried."""
+        nxt = model.next_state.reshape(-1)[sa][..., None]
+        tried = (visits.reshape(-1)[sa] > 0)[..., None]
+        return Successors(nxt, jnp.ones(nxt.shape, jnp.float32), tried)
+
+    def leads_to(
+        self,
+        model: LastSeenModel,
+        sa: Int[Array, "*N"],
+        s: Int[Array, ""],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Bool[Array, "*N"]:
+        """The pair was tried and ``next_state[s, a] = s`` (``predecessors`` at ``sa``)."""
+        return (model.next_state.reshape(-1)[sa] == s) & (visits.reshape(-1)[sa] > 0)
 
     def transition_probs(
         self, model: LastSeenModel, visits: Int[Array, "*B S A"], config: DynaQConfig

@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import CountModelKind, add_count, dirichlet_counts
+from dynaq_jax.models.base import CountModelKind, Successors, add_count, dirichlet_counts
 from dynaq_jax.numerics import prefix_sum, rounded, row_sum
 from dynaq_jax.rng import sample_from_cumulative_counts
 from dynaq_jax.types import Counts, Key, Probs, Values
@@ -77,6 +77,7 @@ class SlotCounts(CountModelKind):
 
     name = "slots"
     model_type = SlotModel
+    bounded_outcomes = True
 
     def check_config(self, config: DynaQConfig) -> None:
         """``outcome_slots >= 1``."""
@@ -173,6 +174,28 @@ class SlotCounts(CountModelKind):
     ) -> Bool[Array, "S A"]:
         """A slot of ``(sb, ab)`` holds ``s``."""
         return jnp.any((model.outcomes == s) & (model.t_c > 0), axis=-1)
+
+    def successors(
+        self, model: SlotModel, sa: Int[Array, "*N"], visits: Int[Array, "S A"], config: DynaQConfig
+    ) -> Successors:
+        """The ``K`` slots: ``outcomes[s, a, k]`` with ``T = slot_probs(t_c[s, a])``, seen where
+        ``t_c[s, a, k] > 0``."""
+        k = model.t_c.shape[-1]
+        counts = model.t_c.reshape(-1, k)[sa]
+        return Successors(model.outcomes.reshape(-1, k)[sa], slot_probs(counts), counts > 0)
+
+    def leads_to(
+        self,
+        model: SlotModel,
+        sa: Int[Array, "*N"],
+        s: Int[Array, ""],
+        visits: Int[Array, "S A"],
+        config: DynaQConfig,
+    ) -> Bool[Array, "*N"]:
+        """A held slot of the pair holds ``s`` (``predecessors`` at ``sa``)."""
+        k = model.t_c.shape[-1]
+        held = (model.outcomes.reshape(-1, k)[sa] == s) & (model.t_c.reshape(-1, k)[sa] > 0)
+        return jnp.any(held, axis=-1)
 
     def posterior_draw(
         self,
