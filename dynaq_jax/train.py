@@ -1,10 +1,13 @@
 """The whole experiment as one compiled call: ``lax.while_loop``/``lax.scan`` over real steps,
-``vmap`` over seeds and hyperparameters, seeds sharded over devices.
+``vmap`` over seeds and hyperparameters, seeds sharded over devices and, on each device, passed
+through lanes sized for the cache (``dynaq_jax.lanes``).
 
 Two modes:
 
-* episode mode (``n_episodes``): run until every seed has finished ``n_episodes`` episodes. A seed
-  that is done idles (its updates are masked, not selected) until the slowest seed finishes.
+* episode mode (``n_episodes``): run until every seed has finished ``n_episodes`` episodes. In
+  lockstep a seed that is done idles (its updates are masked, not selected) until the slowest seed
+  finishes; streamed through lanes (``dynaq_jax.lanes``, on CPU from 512 seeds) its lane starts
+  the next seed.
 * step-budget mode (``n_steps``): exactly ``n_steps`` real steps per seed; the reward of every step
   is recorded (cumulative-reward curves), and a changing maze switches at a global step.
 
@@ -17,7 +20,7 @@ import math
 import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import NamedTuple, cast
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -25,123 +28,16 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import Array, Bool, Float, Int
 
-from dynaq_jax.agent import act, init, step
+from dynaq_jax.agent import init
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.distributed import SEEDS_AXIS, gather_result, global_mesh, on_host, to_global
-from dynaq_jax.envs.protocol import first_state, transition
+from dynaq_jax.lanes import LanePlan, Progress, check_lanes, in_batches, plan_lanes, stream
 from dynaq_jax.progress import LIVE_BAR, ProgressBar, progress_update
-from dynaq_jax.rng import split_key
 from dynaq_jax.run_args import Env, RunPlan, as_keys, check_run, resolve_run
-from dynaq_jax.state import DynaQState, dropped_message, model_size
+from dynaq_jax.seed_step import EpisodeMetrics, SeedCarry, TrainResult, init_carry, real_step
+from dynaq_jax.state import DynaQState, dropped_message
 from dynaq_jax.types import Key
-
-
-class EpisodeMetrics(NamedTuple):
-    """Per-episode metrics, shape ``[*B, E]`` (``E`` episodes recorded)."""
-
-    returns: Float[Array, "*B E"]
-    """Undiscounted return ``sum_t r_t`` of the episode."""
-    lengths: Int[Array, "*B E"]
-    """Real steps in the episode (never more than the time limit)."""
-    success: Bool[Array, "*B E"]
-    """The episode terminated (not truncated) on a positive reward."""
-    terminated: Bool[Array, "*B E"]
-    """The episode ended by termination rather than by the time limit."""
-    model_size: Int[Array, "*B E"]
-    """Distinct ``(s, a)`` pairs tried so far, at the end of the episode."""
-
-
-class TrainResult(NamedTuple):
-    """What ``train`` returns: the final agent and its history (batch dims ``*B`` in front)."""
-
-    state: DynaQState
-    episodes: EpisodeMetrics
-    episodes_done: Int[Array, "*B"]
-    """Episodes completed (in step-budget mode it may exceed the recorded ``E``)."""
-    steps_done: Int[Array, "*B"]
-    """Real steps taken."""
-    step_rewards: Float[Array, "*B T"] | None
-    """Step-budget mode: reward of every real step; ``None`` in episode mode."""
-
-
-class _SeedCarry(NamedTuple):
-    """One seed's loop state between real steps."""
-
-    agent: DynaQState
-    key: Key
-    s: Int[Array, ""]
-    t_ep: Int[Array, ""]
-    ret: Float[Array, ""]
-    episode: Int[Array, ""]
-    t: Int[Array, ""]
-    metrics: EpisodeMetrics
-
-
-def _empty_metrics(n: int) -> EpisodeMetrics:
-    return EpisodeMetrics(
-        returns=jnp.zeros((n,), jnp.float32),
-        lengths=jnp.zeros((n,), jnp.int32),
-        success=jnp.zeros((n,), jnp.bool_),
-        terminated=jnp.zeros((n,), jnp.bool_),
-        model_size=jnp.zeros((n,), jnp.int32),
-    )
-
-
-def _init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> _SeedCarry:
-    key, k_reset = jax.random.split(key)
-    zero = jnp.zeros((), jnp.int32)
-    return _SeedCarry(
-        agent=init(env.n_states, env.n_actions, config),
-        key=key,
-        s=first_state(env, k_reset),
-        t_ep=zero,
-        ret=jnp.zeros((), jnp.float32),
-        episode=zero,
-        t=zero,
-        metrics=_empty_metrics(capacity),
-    )
-
-
-def _real_step(
-    env: Env, config: DynaQConfig, c: _SeedCarry, time_limit: int | None, n_episodes: int | None
-) -> tuple[_SeedCarry, Float[Array, ""]]:
-    """One real step: act, step the env, Dyna-Q ``step``, episode bookkeeping, reset on done."""
-    active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
-    key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
-    a = act(c.agent, k_act, c.s, config)
-    s_next, r, term = transition(env, k_env, c.t, c.s, a)
-    agent = step(c.agent, k_plan, c.s, a, r, s_next, term, config, active=active)
-    t_ep = c.t_ep + 1
-    ret = c.ret + r
-    trunc = jnp.asarray(False) if time_limit is None else (t_ep >= time_limit) & ~term
-    done = (term | trunc) & active
-    idx = jnp.where(done, c.episode, 2**31 - 1)  # out of range: dropped
-
-    def record(arr: Array, value: Array) -> Array:
-        return arr.at[idx].set(value, mode="drop")
-
-    m = c.metrics
-    metrics = EpisodeMetrics(
-        returns=record(m.returns, ret),
-        lengths=record(m.lengths, t_ep),
-        success=record(m.success, term & (r > 0)),
-        terminated=record(m.terminated, term),
-        model_size=record(m.model_size, model_size(agent)),
-    )
-    s_new = jnp.where(done, first_state(env, k_reset), s_next)
-    carry = _SeedCarry(
-        agent=agent,
-        key=key,
-        s=s_new,
-        t_ep=jnp.where(done, 0, t_ep),
-        ret=jnp.where(done, 0.0, ret),
-        episode=c.episode + done.astype(jnp.int32),
-        t=c.t + active.astype(jnp.int32),
-        metrics=metrics,
-    )
-    return carry, jnp.where(active, r, 0.0)
-
 
 ProgressFn = Callable[[Int[Array, ""], Int[Array, ""]], None]
 
@@ -150,85 +46,63 @@ def _run_batch(
     env: Env,
     configs: DynaQConfig,
     keys: Key,
+    plan: RunPlan,
     *,
-    n_episodes: int | None,
-    n_steps: int | None,
-    capacity: int,
-    time_limit: int | None,
-    chunk: int,
     max_total_steps: int,
     progress: ProgressFn | None,
+    lanes: LanePlan | None = None,
 ) -> TrainResult:
-    """Train a batch of seeds: ``keys`` ``[B]``, config leaves ``[B]``. Traceable.
+    """Train a batch of seeds: ``keys`` ``[N]``, config leaves ``[N]``. Traceable.
 
-    The loop over real steps is outside the ``vmap`` over seeds, so progress is reported once per
-    chunk for the whole batch, and a finished seed idles (masked) until the last one is done.
-    A batch of one runs unbatched: XLA compiles a size-1 vmap axis into code whose float results
-    can differ from every other batch size (and from eager), which would break
+    ``lanes=None``: all seeds at once, in lockstep (``_run``). Otherwise the seeds pass through the
+    lanes (``dynaq_jax.lanes``): consecutive batches in step-budget mode, a stream in episode
+    mode. A batch of one runs unbatched: XLA compiles a size-1 vmap axis into code whose float
+    results can differ from every other batch size (and from eager), which would break
     ``train_seeds(keys)[i] == train(keys[i])``.
     """
     if keys.shape[0] == 1:
-        one = _run(
-            env,
-            jax.tree.map(lambda x: x[0], configs),
-            keys[0],
-            n_episodes=n_episodes,
-            n_steps=n_steps,
-            capacity=capacity,
-            time_limit=time_limit,
-            chunk=chunk,
-            max_total_steps=max_total_steps,
-            progress=progress,
-            batched=False,
-        )
+        cfg = jax.tree.map(lambda x: x[0], configs)
+        one = _run(env, cfg, keys[0], plan, max_total_steps, progress, batched=False)
         return jax.tree.map(lambda x: x[None], one)  # type: ignore[no-any-return]
-    return _run(
-        env,
-        configs,
-        keys,
-        n_episodes=n_episodes,
-        n_steps=n_steps,
-        capacity=capacity,
-        time_limit=time_limit,
-        chunk=chunk,
-        max_total_steps=max_total_steps,
-        progress=progress,
-        batched=True,
-    )
+    if lanes is None:
+        return _run(env, configs, keys, plan, max_total_steps, progress, batched=True)
+    if plan.n_steps is not None:
+        return _run_in_batches(env, configs, keys, plan, progress, lanes.lanes)
+    return _run_stream(env, configs, keys, plan, max_total_steps, progress, lanes)
 
 
 def _run(
     env: Env,
     configs: DynaQConfig,
     keys: Key,
-    *,
-    n_episodes: int | None,
-    n_steps: int | None,
-    capacity: int,
-    time_limit: int | None,
-    chunk: int,
+    plan: RunPlan,
     max_total_steps: int,
     progress: ProgressFn | None,
+    *,
     batched: bool,
 ) -> TrainResult:
-    """The loop over a batch (``batched``: seed axis first on keys and configs) or one seed."""
+    """The loop over a batch in lockstep (``batched``: seed axis first on keys and configs) or
+    one seed. The loop over real steps is outside the ``vmap`` over seeds, so progress is reported
+    once per chunk for the whole batch, and a finished seed idles (masked) until the last one is
+    done."""
+    n_episodes, n_steps, chunk = plan.n_episodes, plan.n_steps, plan.chunk
 
-    def real_step(c: _SeedCarry, cfg: DynaQConfig) -> tuple[_SeedCarry, Float[Array, ""]]:
-        return _real_step(env, cfg, c, time_limit, n_episodes)
+    def one_step(c: SeedCarry, cfg: DynaQConfig) -> tuple[SeedCarry, Float[Array, ""]]:
+        return real_step(env, cfg, c, plan.time_limit, n_episodes)
 
-    def start(k: Key) -> _SeedCarry:
-        return _init_carry(env, configs, k, capacity)
+    def start(k: Key) -> SeedCarry:
+        return init_carry(env, configs, k, plan.capacity)
 
     carry = jax.vmap(start)(keys) if batched else start(keys)
-    batched_step = jax.vmap(real_step) if batched else real_step
+    batched_step = jax.vmap(one_step) if batched else one_step
 
-    def steps(c: _SeedCarry, length: int) -> tuple[_SeedCarry, Float[Array, "K ..."]]:
+    def steps(c: SeedCarry, length: int) -> tuple[SeedCarry, Float[Array, "K ..."]]:
         return jax.lax.scan(lambda x, _: batched_step(x, configs), c, None, length=length)
 
     step_rewards: Float[Array, "*B T"] | None
     if n_steps is not None:
         # Step-budget mode: exactly n_steps real steps, in chunks for progress reports.
-        def chunk_body(c: _SeedCarry, _: None) -> tuple[_SeedCarry, Float[Array, "K ..."]]:
+        def chunk_body(c: SeedCarry, _: None) -> tuple[SeedCarry, Float[Array, "K ..."]]:
             c, rewards = steps(c, chunk)
             if progress is not None:
                 progress(jnp.sum(c.t), jnp.sum(c.t))
@@ -246,10 +120,10 @@ def _run(
     else:
         assert n_episodes is not None
 
-        def cond(c: _SeedCarry) -> Bool[Array, ""]:
+        def cond(c: SeedCarry) -> Bool[Array, ""]:
             return jnp.any(c.episode < n_episodes) & jnp.all(c.t < max_total_steps)
 
-        def body(c: _SeedCarry) -> _SeedCarry:
+        def body(c: SeedCarry) -> SeedCarry:
             c, _ = steps(c, chunk)
             if progress is not None:
                 progress(jnp.sum(jnp.minimum(c.episode, n_episodes)), jnp.sum(c.t))
@@ -257,13 +131,86 @@ def _run(
 
         carry = jax.lax.while_loop(cond, body, carry)
         step_rewards = None
-    return TrainResult(
-        state=carry.agent,
-        episodes=carry.metrics,
-        episodes_done=carry.episode,
-        steps_done=carry.t,
-        step_rewards=step_rewards,
+    return _result(carry, step_rewards)
+
+
+def _result(c: SeedCarry, step_rewards: Float[Array, "*B T"] | None) -> TrainResult:
+    return TrainResult(c.agent, c.metrics, c.episode, c.t, step_rewards)
+
+
+def _run_in_batches(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    plan: RunPlan,
+    progress: ProgressFn | None,
+    batch: int,
+) -> TrainResult:
+    """Step-budget mode: the seeds as consecutive batches of ``batch`` in lockstep
+    (``lanes.in_batches``), each batch's state small enough to stay in the cache."""
+    per_seed = plan.n_steps or 0
+
+    def run(items: tuple[DynaQConfig, Key], first: Int[Array, ""], new: Int[Array, ""]) -> Any:
+        report: ProgressFn | None = None
+        if progress is not None:
+
+            def report(done: Int[Array, ""], steps: Int[Array, ""]) -> None:
+                # Never below the batches before (the last batch may redo a few seeds).
+                total = jnp.maximum(first * per_seed + steps, (first + new) * per_seed)
+                progress(total, total)
+
+        return _run(env, items[0], items[1], plan, 2**31 - 1, report, batched=True)
+
+    out: TrainResult = in_batches(run, (configs, keys), keys.shape[0], batch)
+    return out
+
+
+def _run_stream(
+    env: Env,
+    configs: DynaQConfig,
+    keys: Key,
+    plan: RunPlan,
+    max_total_steps: int,
+    progress: ProgressFn | None,
+    lanes: LanePlan,
+) -> TrainResult:
+    """Episode mode: the seeds streamed through the lanes (``lanes.stream``). A seed is done once
+    it has its episodes or, as alone, at the first multiple of ``chunk`` real steps at or past
+    ``max_total_steps``; the lanes are looked at every ``check_every`` steps, a divisor of
+    ``chunk``, so a seed stops on the same step as alone."""
+    n_episodes = plan.n_episodes or 0
+    cap = -(-max_total_steps // plan.chunk) * plan.chunk
+    Lane = tuple[SeedCarry, DynaQConfig]
+
+    def start(i: Int[Array, ""]) -> Lane:
+        cfg = jax.tree.map(lambda x: x[i], configs)
+        return init_carry(env, cfg, keys[i], plan.capacity), cfg
+
+    def advance(lane: Lane) -> Lane:
+        def one(c: SeedCarry, cfg: DynaQConfig) -> SeedCarry:
+            return real_step(env, cfg, c, plan.time_limit, n_episodes)[0]
+
+        def body(c: SeedCarry, _: None) -> tuple[SeedCarry, None]:
+            return jax.vmap(one)(c, lane[1]), None
+
+        return jax.lax.scan(body, lane[0], None, length=lanes.check_every)[0], lane[1]
+
+    def finished(lane: Lane) -> Bool[Array, " L"]:
+        c = lane[0]
+        done = c.episode >= n_episodes
+        return done | (c.t >= cap) if cap < 2**31 else done
+
+    report = None
+    if progress is not None:
+        report = Progress(
+            lambda lane: (jnp.minimum(lane[0].episode, n_episodes), lane[0].t),
+            progress,
+            max(plan.chunk // lanes.check_every, 1),
+        )
+    out, _ = stream(
+        start, advance, finished, lambda lane: _result(lane[0], None), keys.shape[0], lanes, report
     )
+    return out
 
 
 # -- public API -----------------------------------------------------------------------------------
@@ -277,13 +224,14 @@ def _compile(
     with_progress: bool,
     multi: bool = False,
     key_impl: str | None = None,
+    lanes: LanePlan | None = None,
 ) -> Callable[[Env, DynaQConfig, Key], TrainResult]:
     """The jitted batch trainer ``(env, configs, keys) -> TrainResult``, cached on the run's static
     plan: a second call with the same sizes (even on another map of the same shape) reuses the
     compilation. Over several devices the seed axis is split with ``shard_map``: the first
     ``n_dev`` local devices, or (``multi``) every device of every process, with the inputs as
     global arrays and the keys as raw key data (``key_impl``: wrapped back inside; ``None``: the
-    keys are raw already).
+    keys are raw already). ``lanes``: how each device's seeds pass through lanes.
     """
 
     def local(env: Env, configs: DynaQConfig, keys: Key, shard: Array | int = 0) -> TrainResult:
@@ -297,13 +245,10 @@ def _compile(
             env,
             configs,
             keys,
-            n_episodes=plan.n_episodes,
-            n_steps=plan.n_steps,
-            capacity=plan.capacity,
-            time_limit=plan.time_limit,
-            chunk=plan.chunk,
+            plan,
             max_total_steps=max_total_steps,
             progress=progress,
+            lanes=lanes,
         )
 
     if n_dev == 1 and not multi:
@@ -343,12 +288,13 @@ def _train_batch(
     progress: bool,
     shard: bool,
     gather: bool = True,
+    lanes: int | None = None,
 ) -> TrainResult:
     """Train one seed per key, with config leaves of shape ``[B]`` (one config per key).
 
     Multi-process (``jax.process_count() > 1`` and ``shard``): the batch is split over every
     device of every process; ``gather``: every process gets the whole result (else global arrays,
-    and ``B`` must divide over the devices).
+    and ``B`` must divide over the devices). ``lanes``: per device, as ``plan_lanes``.
     """
     n_keys = keys.shape[0]
     multi = shard and jax.process_count() > 1
@@ -377,7 +323,15 @@ def _train_batch(
             to_global(env, global_mesh(), False),
             to_global((configs, keys), global_mesh(), True),
         )
-    trainer = _compile(plan, max_total_steps, n_dev, progress, multi, key_impl)
+    lane_plan = plan_lanes(
+        padded // n_dev,
+        _bytes_per_lane(env, configs),
+        episodes=plan.n_steps is None,
+        chunk=plan.chunk,
+        lanes=lanes,
+        backend=jax.local_devices()[0].platform,
+    )
+    trainer = _compile(plan, max_total_steps, n_dev, progress, multi, key_impl, lane_plan)
     if progress and (not multi or jax.process_index() == 0):
         per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
         mine = n_keys if not multi else padded // n_dev * jax.local_device_count()
@@ -417,6 +371,14 @@ def _train_batch(
     if message is not None:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
     return out
+
+
+def _bytes_per_lane(env: Env, configs: DynaQConfig) -> int:
+    """What one lane touches every real step: the agent state and the planning draws (an
+    ``S``-wide count row and 32 bytes per draw). The episode metrics are written one entry per
+    episode, so they need not stay in the cache."""
+    draws = configs.planning_steps * (4 * int(env.n_states) + 32)
+    return memory_per_seed(env, configs) + draws
 
 
 def _broadcast_config(config: DynaQConfig, n: int) -> DynaQConfig:
@@ -490,6 +452,7 @@ def train_seeds(
     progress: bool = False,
     shard: bool = True,
     gather: bool = True,
+    lanes: int | None = None,
 ) -> TrainResult:
     """Train one agent per key (``keys`` ``[B]``, from ``jax.random.split``) in one compiled call.
 
@@ -506,6 +469,13 @@ def train_seeds(
     ``gather=False`` it gets global arrays holding its own devices' shards (``B`` must then be a
     multiple of ``jax.device_count()``), and ``dynaq_jax.distributed.gather_result(result)``
     (called in every process) gathers them. The results are bit-identical to one process.
+
+    Lanes (``dynaq_jax.lanes``): on CPU the seeds of each device pass through ``B`` lanes sized for
+    the cache. Step-budget mode runs them as consecutive batches of ``B``; episode mode, from
+    ``lanes.STREAM_FROM`` seeds on, streams them: a lane whose seed has done its episodes starts
+    the next seed, and the tail runs on fewer lanes, so few lanes idle while the slowest seeds
+    finish. ``lanes`` sets ``B`` (an int ``>= 2``; ``len(keys)`` or more: all seeds at once, in
+    lockstep, the default on GPU and TPU). The results are the same bits whatever the lanes.
     """
     max_total_steps = check_run(config, max_total_steps)
     if config.batch_shape:
@@ -524,6 +494,7 @@ def train_seeds(
         progress=progress,
         shard=shard,
         gather=gather,
+        lanes=check_lanes(lanes),
     )
 
 
@@ -540,6 +511,7 @@ def train_sweep(
     progress: bool = False,
     shard: bool = True,
     gather: bool = True,
+    lanes: int | None = None,
 ) -> TrainResult:
     """Every config of a stacked sweep (``DynaQConfig.stack``, leaves ``[C]``) times every key
     ``[B]`` in one compiled call; results have shape ``[C, B, ...]``.
@@ -548,7 +520,8 @@ def train_sweep(
     static: sweep them with one call per value (each compiles once). The ``C x B`` agents are
     split over the devices (of every process, multi-process) as in ``train_seeds``; ``gather``
     as there (with ``gather=False`` the result keeps the flat ``[C * B, ...]`` axis of global
-    arrays: reshape after ``gather_result``).
+    arrays: reshape after ``gather_result``), and so are the lanes (``lanes``: over the ``C x B``
+    agents).
     """
     max_total_steps = check_run(configs, max_total_steps)
     if len(configs.batch_shape) != 1:
@@ -573,6 +546,7 @@ def train_sweep(
         progress=progress,
         shard=shard,
         gather=gather,
+        lanes=check_lanes(lanes),
     )
     if not gather and jax.process_count() > 1 and shard:
         return out

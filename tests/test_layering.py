@@ -24,7 +24,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("dynaq_jax.agent",),
     ("dynaq_jax.envs",),
     ("dynaq_jax.progress", "dynaq_jax.run_args", "dynaq_jax.distributed"),
-    ("dynaq_jax.train", "dynaq_jax.gym_loop", "dynaq_jax.host_call"),
+    (
+        "dynaq_jax.train",
+        "dynaq_jax.lanes",
+        "dynaq_jax.seed_step",
+        "dynaq_jax.gym_loop",
+        "dynaq_jax.host_call",
+    ),
     ("dynaq_jax.file_layout",),
     ("dynaq_jax.io", "dynaq_jax.plotting", "dynaq_jax.testing"),
     (

@@ -1,0 +1,180 @@
+"""Lanes (dynaq_jax.lanes): seeds streamed through lanes, or run in consecutive batches, give each
+seed the bits it gets alone, and the host replay of a stream's schedule counts its lane-steps.
+
+- ``test_plan_lanes_rules``, ``test_lanes_argument_is_checked``: the lane plans ``train_seeds``
+  picks (cache budget, episode-mode stream from ``STREAM_FROM`` seeds, GPU: all at once) and the
+  errors for a bad ``lanes``; no compilation.
+- ``test_stream_writes_every_item_and_the_replay_counts_its_steps``: a toy carry (a countdown per
+  item) through ``lanes.stream`` with refills and a compaction stage: every item's result lands
+  in its slot, and ``lane_steps`` replays the looks the loop made.
+- ``test_streamed_sweep_equals_train_bit_for_bit``: ``train_sweep`` (2 configs x 8 keys on the
+  slippery chain) streamed through 4 lanes with a 2-lane tail stage, some seeds stopped by
+  ``max_total_steps``: every agent equals ``train(configs[c], keys[i])`` (final state, episode
+  metrics, counts), and the progress reports end at the run's totals.
+- ``test_step_mode_in_batches_equals_train_bit_for_bit``: step-budget mode in batches of 3 (the
+  last overlapping the one before) equals ``train`` per key, step rewards included.
+
+Compile budget: the streamed sweep (a 4-lane and a 2-lane body), the batched step-mode run, and
+two unbatched ``train`` programs (episode mode with the step cap, step mode); the toy stream is a
+few integer ops.
+"""
+
+import importlib
+import itertools
+import warnings
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dynaq_jax as dq
+from dynaq_jax import lanes
+from tests.chain_env import chain, config, keys
+
+train_module = importlib.import_module("dynaq_jax.train")  # dq.train is the function
+
+
+def assert_same_bits(x: Any, y: Any) -> None:
+    for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y), strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()
+
+
+def test_plan_lanes_rules() -> None:
+    per_lane = 14_000  # FrozenLake 4x4, n = 50: the agent state and the planning draws
+    fit = lanes.cache_lanes(per_lane)
+    assert fit == lanes.CACHE_BYTES // per_lane and lanes.cache_lanes(10**12) == 2
+
+    def plan(n: int, episodes: bool, **kw: Any) -> lanes.LanePlan | None:
+        return lanes.plan_lanes(n, per_lane, episodes=episodes, chunk=100, **kw)
+
+    # Step-budget mode: one batch while it fits, else equal batches of at most ``fit``.
+    assert plan(fit, False) is None
+    big = plan(10_000, False)
+    assert big is not None and big.stages == (big.lanes,)
+    n_batches = -(-10_000 // big.lanes)
+    assert big.lanes <= fit and 0 <= n_batches * big.lanes - 10_000 < n_batches
+    # Episode mode: lockstep below STREAM_FROM; above, about SEEDS_PER_LANE seeds per lane, a
+    # tail stage of B // COMPACTION lanes, looks every 5 steps (the largest divisor of 100 <= 8).
+    assert plan(lanes.STREAM_FROM - 1, True) is None
+    thousand = plan(1000, True)
+    assert thousand == lanes.LanePlan((128, 16), 5)
+    wide = plan(100_000, True)
+    assert wide is not None and wide.stages == (fit, fit // lanes.COMPACTION)
+    # Given lanes win; as many lanes as seeds (or more) is lockstep; other backends: lockstep.
+    assert plan(50, True, lanes=10) == lanes.LanePlan((10,), 5)
+    assert plan(50, False, lanes=10) == lanes.LanePlan((10,), 100)
+    assert plan(50, True, lanes=50) is None and plan(50, False, lanes=64) is None
+    assert plan(10_000, True, backend="gpu") is None and plan(10_000, False, backend="gpu") is None
+    assert [lanes.check_every_for(c) for c in (100, 64, 97, 3, 40)] == [5, 8, 1, 3, 8]
+
+
+def test_lanes_argument_is_checked() -> None:
+    assert lanes.check_lanes(None) is None and lanes.check_lanes(np.int64(3)) == 3
+    for bad in (1, 0, -4, True, 2.5, "4"):
+        with pytest.raises(ValueError, match=rf"lanes must be None or an int >= 2, got {bad!r}"):
+            lanes.check_lanes(bad)
+    with pytest.raises(ValueError, match="lanes must be None or an int >= 2, got 1"):
+        dq.train_seeds(chain(), config(), keys(2), 2, lanes=1)
+
+
+@pytest.mark.parametrize(
+    ("stages", "check_every", "n_items"), [((4, 2), 3, 11), ((5,), 2, 9), ((6, 3), 1, 7)]
+)
+def test_stream_writes_every_item_and_the_replay_counts_its_steps(
+    stages: tuple[int, ...], check_every: int, n_items: int
+) -> None:
+    rng = np.random.default_rng(len(stages) * 100 + n_items)
+    length = jnp.asarray(rng.integers(1, 30, n_items), jnp.int32)
+    plan = lanes.LanePlan(stages, check_every)
+
+    # A lane counts its item's steps up to the item's length, then idles.
+    def start(i: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return i, jnp.zeros((), jnp.int32)
+
+    def advance(c: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        item, t = c
+        for _ in range(check_every):
+            t = t + (t < length[item]).astype(jnp.int32)
+        return item, t
+
+    run = jax.jit(
+        lambda: lanes.stream(
+            start,
+            advance,
+            lambda c: c[1] >= length[c[0]],
+            lambda c: {"item": c[0], "steps": c[1]},
+            n_items,
+            plan,
+        )
+    )
+    out, looks = run()
+    np.testing.assert_array_equal(out["item"], np.arange(n_items))
+    np.testing.assert_array_equal(out["steps"], length)
+    assert looks.shape == (len(stages),)
+    ran = int(sum(int(k) * b * check_every for k, b in zip(looks, stages, strict=True)))
+    assert lanes.lane_steps(length, plan, chunk=check_every) == ran
+    # Lockstep: every lane until the slowest item is done, a chunk at a time.
+    chunk = 4
+    assert lanes.lane_steps(length, None, chunk) == n_items * chunk * -(-int(length.max()) // chunk)
+
+
+def assert_monotone(reports: list[tuple[int, int]]) -> None:
+    assert reports
+    for (done, steps), (done_next, steps_next) in itertools.pairwise(reports):
+        assert done <= done_next and steps <= steps_next
+
+
+class RecordingBar:
+    """Stands in for the progress bar: records every report."""
+
+    reports: ClassVar[list[tuple[int, int]]] = []
+
+    def __init__(self, total: int | None, unit: str) -> None:
+        self.total = total
+
+    def update(self, shard: Any, done: Any, steps: Any) -> None:
+        RecordingBar.reports.append((int(done), int(steps)))
+
+    def close(self) -> None:
+        pass
+
+
+def test_streamed_sweep_equals_train_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lanes, "COMPACTION", 2)  # 4 lanes, then a 2-lane tail stage
+    monkeypatch.setattr(train_module, "ProgressBar", RecordingBar)
+    RecordingBar.reports = []
+    env, ks, cfg = chain(), keys(), config()
+    configs = dq.DynaQConfig.stack([cfg, cfg.replace(learning_rate=0.5)])
+    n_ep, cap = 20, 190  # a seed alone stops at 200: the first multiple of the chunk (40)
+    with pytest.warns(RuntimeWarning, match="stopped at max_total_steps"):
+        out = dq.train_sweep(env, configs, ks, n_ep, max_total_steps=cap, lanes=4, progress=True)
+    done = np.asarray(out.episodes_done)
+    assert (done < n_ep).any() and (done == n_ep).any()  # some seeds stopped by the cap
+    assert int(np.max(out.steps_done)) == 200
+    for c, config_c in enumerate([cfg, cfg.replace(learning_rate=0.5)]):
+        for i in range(ks.shape[0]):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                one = dq.train(env, config_c, ks[i], n_ep, max_total_steps=cap)
+            assert len(caught) == int(done[c, i] < n_ep)  # the cap's warning, alone as in lanes
+            assert_same_bits(jax.tree.map(lambda x, c=c, i=i: x[c, i], out), one)
+    assert_monotone(RecordingBar.reports)
+    assert RecordingBar.reports[-1] == (int(done.sum()), int(np.sum(out.steps_done)))
+
+
+def test_step_mode_in_batches_equals_train_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(train_module, "ProgressBar", RecordingBar)
+    RecordingBar.reports = []
+    env, ks, cfg = chain(), keys(), config()
+    n_steps = 60
+    out = dq.train_seeds(env, cfg, ks, n_steps=n_steps, lanes=3, progress=True)
+    assert out.step_rewards is not None and out.step_rewards.shape == (8, n_steps)
+    for i in range(ks.shape[0]):
+        one = dq.train(env, cfg, ks[i], n_steps=n_steps)
+        assert_same_bits(jax.tree.map(lambda x, i=i: x[i], out), one)
+    assert_monotone(RecordingBar.reports)
+    assert RecordingBar.reports[-1] == (8 * n_steps, 8 * n_steps)
