@@ -98,7 +98,8 @@ class Timing:
             "planning_updates": self.planning_updates,
             "planning_updates_per_s": self.planning_updates_per_s,
             "backend": jax.default_backend(),
-            "devices": jax.local_device_count(),
+            "devices": jax.device_count(),
+            "processes": jax.process_count(),
         }
 
 
