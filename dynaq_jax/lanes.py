@@ -18,9 +18,9 @@ runs the same operations on the same key as alone; ``train_seeds(keys)[i] == tra
 * on CPU from a cache budget: at most ``CACHE_BYTES // bytes per lane`` lanes (what a seed
   touches every step: its agent state and its planning draws; ``train`` computes it). Step-budget
   mode splits ``N`` seeds into equal batches of at most that many; episode mode, from
-  ``STREAM_FROM`` seeds on, streams them through ``B = max(MIN_LANES, N // SEEDS_PER_LANE)``
-  lanes (at most the cache's), so that about ``SEEDS_PER_LANE`` seeds pass through each lane and
-  the tail is short, and the compaction stage has ``B // COMPACTION`` lanes;
+  ``STREAM_FROM`` seeds on, streams them through ``STREAM_LANES`` lanes (at most the cache's),
+  looked at every ``CHECK_EVERY`` steps or so, and the compaction stage has ``B // COMPACTION``
+  lanes;
 * on other backends (GPU, TPU) all seeds run at once, as before: a device runs its lanes in
   parallel, and fewer lanes would mean more sequential steps.
 
@@ -43,14 +43,17 @@ CACHE_BYTES = 4 * 2**20
 FrozenLake seeds about 1.5 times as fast in batches of 250 (3.6 MB of agent state and planning
 draws) as in one batch of 1000."""
 STREAM_FROM = 512
-"""Episode mode streams seeds through lanes from this many seeds (per device) on."""
-SEEDS_PER_LANE = 8
-"""Episode mode: about this many seeds pass through each lane."""
-MIN_LANES = 128
-"""Episode mode: at least this many lanes (a smaller batch pays its per-step overhead more)."""
+"""Episode mode streams seeds through lanes from this many seeds (per device) on: at least 4
+seeds pass through each lane."""
+STREAM_LANES = 128
+"""Episode mode's lanes (fewer when the cache holds fewer). On the development machine 128 lanes,
+looked at every 10 steps, ran 1000 FrozenLake seeds x 30 episodes at 0.94 of step mode's rate;
+192 and 250 lanes at 0.78 and 0.67 (a longer tail, larger harvests), every 5 steps at 0.80."""
 COMPACTION = 8
 """The compaction stage has ``B // COMPACTION`` lanes."""
-CHECK_EVERY = 8
+SLOTS = 16
+"""Episode mode harvests up to ``max(SLOTS, B // 4)`` finished lanes per look."""
+CHECK_EVERY = 10
 """Episode mode looks at the lanes every ``check_every`` real steps: the largest divisor of the
 run's ``chunk`` up to this."""
 
@@ -67,6 +70,9 @@ class LanePlan(NamedTuple):
     ``stages[0]``."""
     check_every: int
     """Real steps between two looks at the lanes (``stream``)."""
+    slots: int = SLOTS
+    """The most finished lanes a look harvests and refills (``stream``); the others wait, their
+    seeds done (inactive), for the next look."""
 
     @property
     def lanes(self) -> int:
@@ -113,8 +119,9 @@ def plan_lanes(
     ``lanes`` given: ``B = lanes`` (``None`` when ``lanes >= n_items``). Otherwise on CPU step
     mode splits ``N`` into ``ceil(N / cache_lanes)`` equal batches when it exceeds the cache's
     lanes, and episode mode streams ``N >= STREAM_FROM`` seeds through
-    ``B = min(cache_lanes, max(MIN_LANES, N // SEEDS_PER_LANE))`` lanes; on other backends
-    ``None``. Episode mode's stages are ``(B, B // COMPACTION)`` (``(B,)`` when that is below 2).
+    ``B = min(cache_lanes, STREAM_LANES)`` lanes; on other backends ``None``. Episode mode's
+    stages are ``(B, B // COMPACTION)`` (``(B,)`` when that is below 2), its looks every
+    ``check_every_for(chunk)`` steps, harvesting up to ``max(SLOTS, B // 4)`` lanes each.
     """
     fit = cache_lanes(bytes_per_lane)
     if lanes is not None:
@@ -126,13 +133,14 @@ def plan_lanes(
     elif n_items < STREAM_FROM:
         return None
     else:
-        b = min(fit, max(MIN_LANES, n_items // SEEDS_PER_LANE))
+        b = min(fit, STREAM_LANES)
     if b >= n_items:
         return None
     if not episodes:
         return LanePlan((b,), chunk)
     tail = b // COMPACTION
-    return LanePlan((b, tail) if tail >= 2 else (b,), check_every_for(chunk))
+    stages = (b, tail) if tail >= 2 else (b,)
+    return LanePlan(stages, check_every_for(chunk), max(SLOTS, b // 4))
 
 
 # -- step-budget mode: consecutive batches --------------------------------------------------------
@@ -222,12 +230,16 @@ def stream(
 
     ``start(i)`` is item ``i``'s first carry (one lane); ``advance`` runs ``plan.check_every``
     steps of every lane (lane axis first); ``finished`` says which lanes' items are done (lane
-    axis first); ``harvest`` turns one lane's carry into its item's result. Stage ``k`` runs
-    ``plan.stages[k]`` lanes: lanes ``0 .. B - 1`` start items ``0 .. B - 1``; after every
-    ``advance`` each finished lane (in lane order) writes its result and starts the next item, or
-    idles once none is left; the stage ends when no item is left to start and at most
-    ``plan.stages[k + 1]`` lanes are busy (the busy lanes move, in order, into the next stage's
-    lanes) or, in the last stage, when no lane is busy. Traceable; ``n_items > plan.lanes >= 2``.
+    axis first); ``harvest`` turns one lane's carry into its item's result. A finished item must
+    stay as it is under ``advance`` (its steps masked), for it may wait a look or more.
+
+    Stage ``k`` runs ``plan.stages[k]`` lanes; lanes ``0 .. B - 1`` start items ``0 .. B - 1``.
+    Each look at the lanes first takes the finished lanes, at most ``plan.slots`` of them, lowest
+    lane first: their results are written, and in the first stage the next items start in them
+    (a lane idles once none is left); then every lane advances. A stage ends when no item is left
+    to start and at most ``plan.stages[k + 1]`` lanes are busy (the busy lanes move, in order,
+    into the next stage's lanes) or, in the last stage, when no lane is busy. Traceable;
+    ``n_items > plan.lanes >= 2``.
     """
     first = jnp.arange(plan.lanes, dtype=jnp.int32)
     carry = jax.vmap(start)(first)
@@ -235,33 +247,43 @@ def stream(
     out = jax.tree.map(lambda s: jnp.zeros((n_items, *s.shape), s.dtype), shapes)
     zero = jnp.zeros((), jnp.int32)
     loop = _Loop(carry, first, jnp.asarray(plan.lanes, jnp.int32), out, zero, zero, zero)
+    slots = jnp.arange(plan.slots, dtype=jnp.int32)
 
-    def take(lp: _Loop, fin: Bool[Array, " L"]) -> _Loop:
-        """Write the finished lanes' results; start the next items in them."""
+    def take(lp: _Loop, refill: bool) -> _Loop:
+        """Harvest up to ``plan.slots`` finished lanes, all at once; ``refill``: start the next
+        items in them."""
+        n_lanes = lp.item.shape[0]
+        fin = finished(lp.carry) & (lp.item >= 0)
+        lane = jnp.nonzero(fin, size=plan.slots, fill_value=n_lanes)[0]
+        taken = lane < n_lanes
+        read = jnp.minimum(lane, n_lanes - 1)
+        rows = jax.tree.map(lambda x: jnp.take(x, read, axis=0), lp.carry)
+        item = jnp.where(taken, lp.item[read], n_items)  # n_items: dropped
+        out = jax.tree.map(
+            lambda o, r: o.at[item].set(r, mode="drop"), lp.out, jax.vmap(harvest)(rows)
+        )
         if progress is not None:
-            done, steps = progress.units(lp.carry)
+            done, steps = progress.units(rows)
             lp = lp._replace(
-                done=lp.done + jnp.sum(jnp.where(fin, done, 0)),
-                steps=lp.steps + jnp.sum(jnp.where(fin, steps, 0)),
+                done=lp.done + jnp.sum(jnp.where(taken, done, 0)),
+                steps=lp.steps + jnp.sum(jnp.where(taken, steps, 0)),
             )
-        lanes = jnp.nonzero(fin, size=fin.shape[0], fill_value=0)[0]
-
-        def one(j: Int[Array, ""], lp: _Loop) -> _Loop:
-            lane = lanes[j]
-            mine = _lane(lp.carry, lane)
-            out = _put(lp.out, harvest(mine), lp.item[lane])
-            more = lp.next_item < n_items
-            fresh = start(jnp.minimum(lp.next_item, n_items - 1))
-            kept = jax.tree.map(lambda f, m: jnp.where(more, f, m), fresh, mine)
-            return lp._replace(
-                carry=_put(lp.carry, kept, lane),
-                item=lp.item.at[lane].set(jnp.where(more, lp.next_item, -1)),
-                next_item=lp.next_item + more.astype(jnp.int32),
-                out=out,
-            )
-
-        out: _Loop = jax.lax.fori_loop(0, jnp.sum(fin, dtype=jnp.int32), one, lp)
-        return out
+        write = jnp.where(taken, lane, n_lanes)  # n_lanes: dropped
+        if not refill:
+            return lp._replace(out=out, item=lp.item.at[write].set(-1, mode="drop"))
+        new = lp.next_item + slots
+        more = taken & (new < n_items)
+        fresh = jax.vmap(start)(jnp.minimum(new, n_items - 1))
+        # The write depends on the read (through a select that never picks it), so XLA reads the
+        # finished lanes before it overwrites them in place, instead of copying every lane.
+        never = lp.next_item < 0
+        fresh = jax.tree.map(lambda f, r: jnp.where(never, r, f), fresh, rows)
+        return lp._replace(
+            carry=jax.tree.map(lambda c, f: c.at[write].set(f, mode="drop"), lp.carry, fresh),
+            item=lp.item.at[write].set(jnp.where(more, new, -1), mode="drop"),
+            next_item=lp.next_item + jnp.sum(more, dtype=jnp.int32),
+            out=out,
+        )
 
     looks = []
     for k, lanes in enumerate(plan.stages):
@@ -281,10 +303,9 @@ def stream(
                 return busy > 0
             return (busy > 0) & ~((lp.next_item >= n_items) & (busy <= after))
 
-        def body(lp: _Loop) -> _Loop:
-            carry = advance(lp.carry)
-            fin = finished(carry) & (lp.item >= 0)
-            lp = take(lp._replace(carry=carry, looks=lp.looks + 1), fin)
+        def body(lp: _Loop, refill: bool = k == 0) -> _Loop:
+            lp = take(lp, refill)
+            lp = lp._replace(carry=advance(lp.carry), looks=lp.looks + 1)
             if progress is not None:
 
                 def report(lp: _Loop) -> None:
@@ -311,7 +332,8 @@ def lane_steps(steps: Any, plan: LanePlan | None, chunk: int) -> int:
 
     ``plan=None`` (lockstep): ``N * chunk * max_i ceil(steps[i] / chunk)``, every seed stepping
     until the slowest is done. A ``stream``: each look at the lanes costs ``check_every`` steps of
-    every lane of the stage, and a seed is seen done at the first look after its last step.
+    every lane of the stage, and a seed is done after ``ceil(steps / check_every)`` of them (then
+    waits, at most ``slots`` harvested per look, lowest lane first).
     """
     counts = np.maximum(np.asarray(steps, np.int64).reshape(-1), 1)
     n = counts.shape[0]
@@ -319,28 +341,31 @@ def lane_steps(steps: Any, plan: LanePlan | None, chunk: int) -> int:
         return int(n * chunk * np.max(-(-counts // chunk)))
     k = plan.check_every
     looks = -(-counts // k)
-    left = looks[: plan.lanes].copy()  # looks left of each lane's seed; -1: an idle lane
+    left = looks[: plan.lanes].copy()  # looks left of each lane's seed: 0 done, -1 an idle lane
     nxt, total = plan.lanes, 0
     for i, lanes in enumerate(plan.stages):
         if i:
-            kept = left[left > 0]
+            kept = left[left >= 0]
             left = np.concatenate([kept, np.full(lanes - kept.shape[0], -1, np.int64)])
         after = plan.stages[i + 1] if i + 1 < len(plan.stages) else 0
         while True:
-            busy_lanes = left > 0
-            busy = int(np.count_nonzero(busy_lanes))
+            busy = int(np.count_nonzero(left >= 0))
             if busy == 0 or (after and nxt >= n and busy <= after):
                 break
-            # No seed finishes before the next of them does: jump there.
-            jump = int(np.min(left[busy_lanes]))
-            total += lanes * k * jump
-            left[busy_lanes] -= jump
-            for lane in np.flatnonzero(busy_lanes & (left == 0)):
-                if nxt < n:
+            harvest = np.flatnonzero(left == 0)[: plan.slots]  # the look's harvest
+            for lane in harvest:
+                if i == 0 and nxt < n:
                     left[lane] = looks[nxt]
                     nxt += 1
                 else:
                     left[lane] = -1
+            running = left > 0
+            # Until the next seed is done nothing changes but the steps: jump there (one look
+            # after a harvest, which may end the stage).
+            wait = harvest.size or (left == 0).any() or not running.any()
+            jump = 1 if wait else int(np.min(left[running]))
+            total += lanes * k * jump
+            left[running] -= jump
     return total
 
 
@@ -348,9 +373,9 @@ __all__ = [
     "CACHE_BYTES",
     "CHECK_EVERY",
     "COMPACTION",
-    "MIN_LANES",
-    "SEEDS_PER_LANE",
+    "SLOTS",
     "STREAM_FROM",
+    "STREAM_LANES",
     "LanePlan",
     "Progress",
     "cache_lanes",

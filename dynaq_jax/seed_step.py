@@ -94,17 +94,24 @@ def init_carry(env: Env, config: DynaQConfig, key: Key, capacity: int) -> SeedCa
 
 
 def real_step(
-    env: Env, config: DynaQConfig, c: SeedCarry, time_limit: int | None, n_episodes: int | None
+    env: Env,
+    config: DynaQConfig,
+    c: SeedCarry,
+    time_limit: int | None,
+    n_episodes: int | None,
+    max_steps: int | None = None,
 ) -> tuple[SeedCarry, Float[Array, ""]]:
     """One real step of Tabular Dyna-Q (Sutton & Barto 8.2, steps (a)-(f)): ``a ~ act`` (epsilon-
     greedy), ``(s', r, terminated) ~ env``, the agent's ``step`` (direct update, model update,
     planning); then the episode's bookkeeping (``return += r``; on termination or truncation,
     ``t_ep >= time_limit``, the metrics are recorded and ``s ~ reset``).
 
-    In episode mode a seed is active while ``episode < n_episodes``; an inactive step is a masked
-    no-op that leaves the agent and the metrics as they are. Returns the new carry and the reward
-    (0 where inactive)."""
+    In episode mode a seed is active while ``episode < n_episodes`` (and, given ``max_steps``,
+    ``t < max_steps``); an inactive step is a masked no-op that leaves the agent and the metrics as
+    they are. Returns the new carry and the reward (0 where inactive)."""
     active = jnp.asarray(True) if n_episodes is None else c.episode < n_episodes
+    if max_steps is not None:
+        active = active & (c.t < max_steps)
     key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
     a = act(c.agent, k_act, c.s, config)
     s_next, r, term = transition(env, k_env, c.t, c.s, a)

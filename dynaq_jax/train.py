@@ -180,6 +180,7 @@ def _run_stream(
     ``chunk``, so a seed stops on the same step as alone."""
     n_episodes = plan.n_episodes or 0
     cap = -(-max_total_steps // plan.chunk) * plan.chunk
+    stop = cap if cap < 2**31 else None  # a seed stopped here idles (masked) until harvested
     Lane = tuple[SeedCarry, DynaQConfig]
 
     def start(i: Int[Array, ""]) -> Lane:
@@ -188,7 +189,7 @@ def _run_stream(
 
     def advance(lane: Lane) -> Lane:
         def one(c: SeedCarry, cfg: DynaQConfig) -> SeedCarry:
-            return real_step(env, cfg, c, plan.time_limit, n_episodes)[0]
+            return real_step(env, cfg, c, plan.time_limit, n_episodes, stop)[0]
 
         def body(c: SeedCarry, _: None) -> tuple[SeedCarry, None]:
             return jax.vmap(one)(c, lane[1]), None
@@ -198,7 +199,7 @@ def _run_stream(
     def finished(lane: Lane) -> Bool[Array, " L"]:
         c = lane[0]
         done = c.episode >= n_episodes
-        return done | (c.t >= cap) if cap < 2**31 else done
+        return done if stop is None else done | (c.t >= stop)
 
     report = None
     if progress is not None:
@@ -323,14 +324,7 @@ def _train_batch(
             to_global(env, global_mesh(), False),
             to_global((configs, keys), global_mesh(), True),
         )
-    lane_plan = plan_lanes(
-        padded // n_dev,
-        _bytes_per_lane(env, configs),
-        episodes=plan.n_steps is None,
-        chunk=plan.chunk,
-        lanes=lanes,
-        backend=jax.local_devices()[0].platform,
-    )
+    lane_plan = _plan_lanes(env, configs, plan, padded // n_dev, lanes)
     trainer = _compile(plan, max_total_steps, n_dev, progress, multi, key_impl, lane_plan)
     if progress and (not multi or jax.process_index() == 0):
         per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
@@ -373,12 +367,40 @@ def _train_batch(
     return out
 
 
-def _bytes_per_lane(env: Env, configs: DynaQConfig) -> int:
-    """What one lane touches every real step: the agent state and the planning draws (an
-    ``S``-wide count row and 32 bytes per draw). The episode metrics are written one entry per
-    episode, so they need not stay in the cache."""
-    draws = configs.planning_steps * (4 * int(env.n_states) + 32)
-    return memory_per_seed(env, configs) + draws
+def _plan_lanes(
+    env: Env, config: DynaQConfig, plan: RunPlan, per_device: int, lanes: int | None
+) -> LanePlan | None:
+    # What a lane touches every real step: the agent state and the planning draws (an S-wide
+    # count row and 32 bytes per draw); the episode metrics take one write per episode.
+    draws = config.planning_steps * (4 * int(env.n_states) + 32)
+    return plan_lanes(
+        per_device,
+        memory_per_seed(env, config) + draws,
+        episodes=plan.n_steps is None,
+        chunk=plan.chunk,
+        lanes=lanes,
+        backend=jax.local_devices()[0].platform,
+    )
+
+
+def lane_plan(
+    env: Env,
+    config: DynaQConfig,
+    n_seeds: int,
+    n_episodes: int | None = None,
+    n_steps: int | None = None,
+    *,
+    max_episode_steps: int | None = None,
+    chunk: int | None = None,
+    lanes: int | None = None,
+) -> LanePlan | None:
+    """The lanes ``train_seeds`` runs ``n_seeds`` seeds through on each of ``min(local devices,
+    n_seeds)`` devices (``dynaq_jax.lanes.plan_lanes``, with a lane's bytes: the agent state plus
+    ``planning_steps * (4 S + 32)`` for the planning draws), or ``None``: all at once, in
+    lockstep."""
+    plan = resolve_run(env, n_episodes, n_steps, max_episode_steps, chunk)
+    n_dev = min(len(jax.local_devices()), n_seeds)
+    return _plan_lanes(env, config, plan, -(-n_seeds // n_dev), check_lanes(lanes))
 
 
 def _broadcast_config(config: DynaQConfig, n: int) -> DynaQConfig:
@@ -564,6 +586,7 @@ def memory_per_seed(env: Env, config: DynaQConfig) -> int:
 __all__ = [
     "EpisodeMetrics",
     "TrainResult",
+    "lane_plan",
     "memory_per_seed",
     "train",
     "train_seeds",

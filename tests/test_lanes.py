@@ -4,9 +4,10 @@ seed the bits it gets alone, and the host replay of a stream's schedule counts i
 - ``test_plan_lanes_rules``, ``test_lanes_argument_is_checked``: the lane plans ``train_seeds``
   picks (cache budget, episode-mode stream from ``STREAM_FROM`` seeds, GPU: all at once) and the
   errors for a bad ``lanes``; no compilation.
-- ``test_stream_writes_every_item_and_the_replay_counts_its_steps``: a toy carry (a countdown per
-  item) through ``lanes.stream`` with refills and a compaction stage: every item's result lands
-  in its slot, and ``lane_steps`` replays the looks the loop made.
+- ``test_stream_writes_every_item_and_the_replay_counts_its_steps``: a toy carry (a step count
+  per item) through ``lanes.stream`` with refills, a compaction stage and (one harvest slot)
+  finished lanes waiting their turn: every item's result lands in its slot, and ``lane_steps``
+  replays the looks the loop made.
 - ``test_streamed_sweep_equals_train_bit_for_bit``: ``train_sweep`` (2 configs x 8 keys on the
   slippery chain) streamed through 4 lanes with a 2-lane tail stage, some seeds stopped by
   ``max_total_steps``: every agent equals ``train(configs[c], keys[i])`` (final state, episode
@@ -57,19 +58,19 @@ def test_plan_lanes_rules() -> None:
     assert big is not None and big.stages == (big.lanes,)
     n_batches = -(-10_000 // big.lanes)
     assert big.lanes <= fit and 0 <= n_batches * big.lanes - 10_000 < n_batches
-    # Episode mode: lockstep below STREAM_FROM; above, about SEEDS_PER_LANE seeds per lane, a
-    # tail stage of B // COMPACTION lanes, looks every 5 steps (the largest divisor of 100 <= 8).
+    # Episode mode: lockstep below STREAM_FROM; above, STREAM_LANES lanes (fewer when the cache
+    # holds fewer), a tail stage of B // COMPACTION lanes, looks every 10 steps (the largest
+    # divisor of the chunk, 100, up to CHECK_EVERY), harvesting up to B // 4 lanes at a look.
     assert plan(lanes.STREAM_FROM - 1, True) is None
-    thousand = plan(1000, True)
-    assert thousand == lanes.LanePlan((128, 16), 5)
-    wide = plan(100_000, True)
-    assert wide is not None and wide.stages == (fit, fit // lanes.COMPACTION)
+    assert plan(1000, True) == plan(100_000, True) == lanes.LanePlan((128, 16), 10, 32)
+    small_cache = lanes.plan_lanes(1000, lanes.CACHE_BYTES // 40, episodes=True, chunk=64)
+    assert small_cache == lanes.LanePlan((40, 5), 8, lanes.SLOTS)
     # Given lanes win; as many lanes as seeds (or more) is lockstep; other backends: lockstep.
-    assert plan(50, True, lanes=10) == lanes.LanePlan((10,), 5)
+    assert plan(50, True, lanes=10) == lanes.LanePlan((10,), 10)
     assert plan(50, False, lanes=10) == lanes.LanePlan((10,), 100)
     assert plan(50, True, lanes=50) is None and plan(50, False, lanes=64) is None
     assert plan(10_000, True, backend="gpu") is None and plan(10_000, False, backend="gpu") is None
-    assert [lanes.check_every_for(c) for c in (100, 64, 97, 3, 40)] == [5, 8, 1, 3, 8]
+    assert [lanes.check_every_for(c) for c in (100, 64, 97, 3, 40)] == [10, 8, 1, 3, 10]
 
 
 def test_lanes_argument_is_checked() -> None:
@@ -82,14 +83,15 @@ def test_lanes_argument_is_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stages", "check_every", "n_items"), [((4, 2), 3, 11), ((5,), 2, 9), ((6, 3), 1, 7)]
+    ("stages", "check_every", "n_items", "slots"),
+    [((4, 2), 3, 11, 8), ((5,), 2, 9, 8), ((6, 3), 1, 7, 8), ((4, 2), 2, 13, 1)],
 )
 def test_stream_writes_every_item_and_the_replay_counts_its_steps(
-    stages: tuple[int, ...], check_every: int, n_items: int
+    stages: tuple[int, ...], check_every: int, n_items: int, slots: int
 ) -> None:
     rng = np.random.default_rng(len(stages) * 100 + n_items)
     length = jnp.asarray(rng.integers(1, 30, n_items), jnp.int32)
-    plan = lanes.LanePlan(stages, check_every)
+    plan = lanes.LanePlan(stages, check_every, slots)  # one slot: finished lanes wait their turn
 
     # A lane counts its item's steps up to the item's length, then idles.
     def start(i: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -30,6 +30,13 @@ median of three), compile time apart (an untimed first run), reported as wall mi
 step and as the ratio to the NumPy loop's (``bench.json``'s ``host_loop``; ``--no-host-loop``
 skips it, ``--quick`` runs it only when ``--host-steps`` is given).
 
+Episode mode, the mode a user runs, is timed beside step-budget mode (``benchmark_lanes``):
+``train_seeds(n_episodes=--episodes)`` at each ``--episode-seeds`` count (default 30 episodes at
+1000 and 10000 seeds), as it runs by default (streamed through lanes) and, up to 1000 seeds, in
+lockstep; useful planning updates only, the idle fraction of the lanes, the ratio to step mode at
+the same seed count (``bench.json``'s ``episode_mode``; ``--no-episode-mode`` skips it,
+``--quick`` runs it only when ``--episode-seeds`` is given).
+
 Memory: ``state_bytes_per_seed`` is ``memory_per_seed`` (the agent state; ``T_c`` is ``4 S A S``
 bytes); ``result_bytes_per_seed`` is what ``train_seeds`` returns per seed (state plus metrics and
 the per-step rewards of step-budget mode). Seed counts whose agent states alone exceed
@@ -67,6 +74,12 @@ import jax
 import numpy as np
 import tyro
 
+from dynaq_jax.experiments.benchmark_lanes import (
+    EPISODE_SEEDS,
+    EPISODES,
+    episode_markdown_table,
+    episode_section,
+)
 from dynaq_jax.experiments.benchmark_measure import (
     DEFAULT_SEEDS,
     ENVS,
@@ -171,6 +184,18 @@ class BenchOptions:
     sync_dispatch: bool = False
     """CPU: run each computation in the calling thread (jax_cpu_enable_async_dispatch=False, set
     before JAX starts): one thread hand-off fewer per host-loop step"""
+    episodes: OptionalPositiveInt = None
+    """episode mode: episodes per seed (default 30)"""
+    episode_seeds: Annotated[
+        tuple[int, ...] | None,
+        SEED_COUNTS,
+        SEED_COUNTS.cli(),
+        tyro.conf.arg(help_behavior_hint="(default: see above)"),
+    ] = None
+    """episode mode: seed counts, each beside step mode at the same count (default 1000 10000;
+    --quick: no episode-mode section unless given)"""
+    no_episode_mode: bool = False
+    """skip the episode-mode section (useful throughput and idle lanes beside step mode)"""
 
     def __post_init__(self) -> None:
         """Check the sizes; resolve the env aliases (``taxi`` -> ``Taxi-v4``)."""
@@ -299,6 +324,7 @@ def run_benchmark(
             )
             plots.append(path.name)
     host_rows = _host_section(options, rows, log)
+    episode_rows, episode_targets = episode_section(options, rows, log)
     targets = evaluate_targets(rows)
     report = {
         "meta": _meta(options),
@@ -316,6 +342,13 @@ def run_benchmark(
             "rows": [r.to_dict() for r in host_rows],
             "targets": evaluate_host_targets(host_rows),
             "markdown": host_markdown_table(host_rows),
+        }
+    if episode_rows:
+        report["episode_mode"] = {
+            "episodes": options.episodes or EPISODES,
+            "rows": [r.to_dict() for r in episode_rows],
+            "targets": episode_targets,
+            "markdown": episode_markdown_table(episode_rows),
         }
     write_json(out / "bench.json", report)
     return report
@@ -374,6 +407,10 @@ def options_from_args(args: BenchOptions) -> Options:
         host_steps=None if args.no_host_loop else pick(args.host_steps, HOST_STEPS, None),
         host_envs=int(args.host_envs),
         sync_dispatch=bool(args.sync_dispatch),
+        episodes=args.episodes,
+        episode_seeds=()
+        if args.no_episode_mode
+        else tuple(pick(args.episode_seeds, EPISODE_SEEDS, ())),
     )
 
 
@@ -391,6 +428,10 @@ def to_argv(args: BenchOptions) -> list[str]:
         argv.append("--no-host-loop")
     if args.sync_dispatch:
         argv.append("--sync-dispatch")
+    if args.no_episode_mode:
+        argv.append("--no-episode-mode")
+    if args.episode_seeds is not None:
+        argv += ["--episode-seeds", *map(str, args.episode_seeds)]
     if args.host_envs != BenchOptions.host_envs:
         argv += ["--host-envs", str(args.host_envs)]
     if args.seeds is not None:
@@ -404,6 +445,7 @@ def to_argv(args: BenchOptions) -> list[str]:
         ("--numpy-seeds", args.numpy_seeds),
         ("--numpy-episodes", args.numpy_episodes),
         ("--host-steps", args.host_steps),
+        ("--episodes", args.episodes),
     ):
         if value is not None:
             argv += [flag, str(value)]
@@ -468,6 +510,13 @@ def main(args: BenchOptions) -> int:
         print()
         print("the host loop (gym_loop) beside the notebook's loop, same run:")
         print(targets_text(report["host_loop"]["targets"]))
+    if "episode_mode" in report:
+        section = report["episode_mode"]
+        print()
+        print(section["markdown"])
+        print()
+        print(f"episode mode ({section['episodes']} episodes per seed) beside step mode, same run:")
+        print(targets_text(section["targets"]))
     b = format_bytes
     for m in report["memory"]:
         line = (

@@ -100,6 +100,10 @@ class Options:
     sync_dispatch: bool = False
     """CPU computations ran in the calling thread (``jax_cpu_enable_async_dispatch=False``, which
     ``benchmark.main`` sets before JAX starts when asked)."""
+    episodes: int | None = None
+    """Episode-mode section: episodes per seed (``None``: ``benchmark_lanes.EPISODES``)."""
+    episode_seeds: tuple[int, ...] = ()
+    """Episode-mode section: seed counts (empty: no episode-mode section)."""
 
     def __post_init__(self) -> None:
         """Canonical env names (aliases resolved, duplicates dropped); sizes checked."""
@@ -142,8 +146,17 @@ class Options:
                 f"planning_steps must be at most {MAX_PLANNING_STEPS} (planned updates per real "
                 f"step), got {self.planning_steps}"
             )
-        check_planning_draw("benchmark options", self.planning_steps, max(self.seeds))
+        most = max((*self.seeds, *self.episode_seeds))
+        check_planning_draw("benchmark options", self.planning_steps, most)
         check_host_options(self)
+        for name, value in (
+            ("episodes", 1 if self.episodes is None else self.episodes),
+            *(("episode_seeds", n) for n in self.episode_seeds),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+                raise ValueError(
+                    f"benchmark option {name} must be an int in [1, {MAX_COUNT}], got {value!r}"
+                )
 
 
 def resolve_env(name: str) -> str:

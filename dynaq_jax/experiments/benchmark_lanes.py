@@ -1,0 +1,270 @@
+"""The benchmark's episode-mode section: the mode a user runs, beside step-budget mode.
+
+Step-budget mode gives every seed the same work, so it measures the loop. What a user runs (the
+README's thousand seeds, the experiment commands) is episode mode, where the seeds finish at
+different times. This section times ``train_seeds(n_episodes=E)`` on the primary env (dense
+count model, ``n = 50``) at each ``--episode-seeds`` count:
+
+* ``episodes-lanes``: as ``train_seeds`` runs by default, the seeds streamed through lanes
+  (``dynaq_jax.lanes``) where that applies;
+* ``episodes-lockstep`` (up to ``LOCKSTEP_MAX_SEEDS`` seeds): every seed in one batch until the
+  slowest is done (``lanes=len(keys)``), as before lanes.
+
+Only useful work counts: ``useful planning updates = n * sum_i steps_done[i]`` (a lane idling
+after its seed is done, or a masked lockstep seed, does none), and the idle fraction is ``1 -
+useful steps / lane-steps``, the lane-steps replayed from the seeds' step counts
+(``lanes.lane_steps``). Each row is set beside the step-mode row of the same run at the same seed
+count (``vs step mode``), and the section's targets are the issue's: episode mode at least 0.8 of
+step mode at 1000 seeds x 30 episodes, step mode at 10000 seeds at least 0.85 of its rate at 1000,
+and at least 80 M planning updates/s at 1000 seeds in step mode.
+"""
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from dynaq_jax import lanes
+from dynaq_jax.experiments.benchmark_measure import (
+    JAX_IMPL,
+    PRIMARY_ENV,
+    Options,
+    Row,
+    bench_config,
+    make_env,
+    timed_call,
+)
+from dynaq_jax.experiments.benchmark_report import Target, format_si
+from dynaq_jax.train import lane_plan, train_seeds
+
+EPISODES_IMPL = "episodes-lanes"
+"""``train_seeds(n_episodes=E)`` as it runs by default: streamed through lanes where it applies."""
+LOCKSTEP_IMPL = "episodes-lockstep"
+"""``train_seeds(n_episodes=E, lanes=len(keys))``: every seed in one batch, until the slowest."""
+EPISODES = 30
+"""Episodes per seed (``--episodes``): the issue's 1000 seeds x 30 episodes."""
+EPISODE_SEEDS = (1000, 10000)
+"""Seed counts of the section (``--episode-seeds``)."""
+LOCKSTEP_MAX_SEEDS = 1000
+"""The lockstep rows run up to this many seeds (beyond, one batch runs out of the cache)."""
+
+
+@dataclasses.dataclass
+class EpisodeRow:
+    """One episode-mode measurement (or, ``mode="step"``, the step-mode row it is set beside)."""
+
+    impl: str
+    env: str
+    mode: str
+    """``"episodes"`` or ``"step"``."""
+    seeds: int
+    lanes: str
+    """How the seeds ran: ``"128 -> 16 (every 5 steps)"``, ``"4 x 250"``, ``"all 1000"``."""
+    useful_steps: int
+    """Real steps of all seeds (``sum steps_done``)."""
+    lane_steps: int
+    """Steps the lanes ran, busy or idle (replayed)."""
+    idle_fraction: float
+    run_s: float
+    """Best run time over the calls (compile time excluded)."""
+    useful_updates_per_s: float
+    """``n * useful_steps / run_s``."""
+    episodes_per_seed: int | None = None
+    compile_s: float | None = None
+    run_s_all: list[float] = dataclasses.field(default_factory=list)
+    vs_step_mode: float | None = None
+    """``useful_updates_per_s`` over the step-mode row's at the same seed count."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def describe(plan: lanes.LanePlan | None, seeds: int, episodes: bool) -> str:
+    """How ``seeds`` seeds pass through the lanes of ``plan``, in words."""
+    if plan is None:
+        return f"all {seeds}"
+    if not episodes:
+        return f"{-(-seeds // plan.lanes)} x {plan.lanes}"
+    stages = " -> ".join(map(str, plan.stages))
+    return f"{stages} (every {plan.check_every} steps)"
+
+
+def time_episodes(
+    env_name: str, seeds: int, options: Options, lockstep: bool = False
+) -> EpisodeRow:
+    """Time ``train_seeds`` in episode mode (``options.episodes`` episodes per seed; ``lockstep``:
+    every seed in one batch), the best of ``options.repeats`` calls."""
+    env = make_env(env_name)
+    config = bench_config(env_name, options)
+    episodes = options.episodes or EPISODES
+    keys = jax.random.split(jax.random.key(0), seeds)
+    lanes_arg = seeds if lockstep else None
+    plan = lane_plan(env, config, seeds, episodes, lanes=lanes_arg) if seeds > 1 else None
+
+    def call() -> object:
+        return train_seeds(env, config, keys, n_episodes=episodes, lanes=lanes_arg)
+
+    walls, compiles = [], []
+    out: Any = None
+    for _ in range(max(options.repeats, 1)):
+        wall, comp, out = timed_call(call)
+        walls.append(wall)
+        compiles.append(comp)
+    runs = [max(w - c, 1e-9) for w, c in zip(walls, compiles, strict=True)]
+    steps = np.asarray(out.steps_done)
+    chunk = min(env.time_limit or 64, 128)  # train's default chunk
+    n_dev = min(len(jax.local_devices()), seeds)
+    # Each device streams its own contiguous share of the seeds (padded to equal shares).
+    per_device = -(-seeds // n_dev)
+    padded = np.concatenate([steps, np.repeat(steps[-1:], per_device * n_dev - seeds)])
+    ran = sum(lanes.lane_steps(part, plan, chunk) for part in padded.reshape(n_dev, per_device))
+    useful = int(steps.sum())
+    run_s = min(runs)
+    return EpisodeRow(
+        impl=LOCKSTEP_IMPL if lockstep else EPISODES_IMPL,
+        env=env_name,
+        mode="episodes",
+        seeds=seeds,
+        lanes=describe(plan, seeds, True),
+        useful_steps=useful,
+        lane_steps=ran,
+        idle_fraction=1.0 - useful / ran,
+        run_s=run_s,
+        useful_updates_per_s=options.planning_steps * useful / run_s,
+        episodes_per_seed=episodes,
+        compile_s=compiles[0],
+        run_s_all=runs,
+    )
+
+
+def step_row(row: Row, options: Options) -> EpisodeRow:
+    """The step-mode row of the main table as a row of this section (no idle lanes)."""
+    env = make_env(row.env)
+    config = bench_config(row.env, options)
+    plan = lane_plan(env, config, row.seeds, n_steps=row.steps_per_seed or 1)
+    return EpisodeRow(
+        impl=row.impl,
+        env=row.env,
+        mode="step",
+        seeds=row.seeds,
+        lanes=describe(plan, row.seeds, False),
+        useful_steps=row.real_steps,
+        lane_steps=row.real_steps,
+        idle_fraction=0.0,
+        run_s=row.run_s,
+        useful_updates_per_s=row.planning_updates_per_s,
+        compile_s=row.compile_s,
+        run_s_all=list(row.run_s_all),
+    )
+
+
+def episode_section(
+    options: Options, rows: Sequence[Row], log: Any = print
+) -> tuple[list[EpisodeRow], list[dict[str, Any]]]:
+    """The section's rows (each episode row beside the step-mode row at its seed count) and its
+    targets; nothing when ``options.episode_seeds`` is empty or the primary env is not run."""
+    if not options.episode_seeds or PRIMARY_ENV not in options.envs:
+        return [], []
+    step_rows = {
+        r.seeds: step_row(r, options) for r in rows if r.impl == JAX_IMPL and r.env == PRIMARY_ENV
+    }
+    out: list[EpisodeRow] = []
+    episodes = options.episodes or EPISODES
+    for seeds in options.episode_seeds:
+        if seeds in step_rows:
+            out.append(step_rows[seeds])
+        env, config = make_env(PRIMARY_ENV), bench_config(PRIMARY_ENV, options)
+        streamed = seeds > 1 and lane_plan(env, config, seeds, episodes) is not None
+        for lockstep in (False, True):
+            if lockstep and (seeds > LOCKSTEP_MAX_SEEDS or not streamed):
+                continue  # the same program as the row before, or too large for one batch
+            kind = "lockstep" if lockstep else "lanes"
+            log(f"[bench] {PRIMARY_ENV} episode mode ({kind}): {seeds} seed(s) x {episodes}")
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"train: stopped at max_total_steps")
+                row = time_episodes(PRIMARY_ENV, seeds, options, lockstep)
+            if seeds in step_rows and step_rows[seeds].useful_updates_per_s > 0:
+                row.vs_step_mode = row.useful_updates_per_s / step_rows[seeds].useful_updates_per_s
+            out.append(row)
+    return out, evaluate_lane_targets(out, episodes)
+
+
+LANE_TARGETS = (
+    Target(
+        "episode mode (useful updates) over step mode, 1000 seeds x 30 episodes", 0.8, True, "x"
+    ),
+    Target("step mode at 10000 seeds over step mode at 1000 seeds", 0.85, True, "x"),
+    Target("step mode planning updates/s at 1000 seeds", 80e6, True, " updates/s"),
+)
+"""The lanes issue's targets on the primary env (dense count model, ``n = 50``)."""
+
+
+def evaluate_lane_targets(rows: Sequence[EpisodeRow], episodes: int) -> list[dict[str, Any]]:
+    """Each lane target's value (``None`` when not measured) and status (``"PASS"``,
+    ``"FAIL"``, ``"n/a"``); the episode target needs 30 episodes per seed."""
+    steps = {r.seeds: r.useful_updates_per_s for r in rows if r.mode == "step"}
+    lanes_1000 = [
+        r.vs_step_mode
+        for r in rows
+        if r.impl == EPISODES_IMPL and r.seeds == 1000 and r.vs_step_mode is not None
+    ]
+    values: list[float | None] = [
+        lanes_1000[0] if lanes_1000 and episodes == EPISODES else None,
+        steps[10000] / steps[1000] if 10000 in steps and 1000 in steps else None,
+        steps.get(1000),
+    ]
+    out = []
+    for target, value in zip(LANE_TARGETS, values, strict=True):
+        status = "n/a" if value is None else ("PASS" if value >= target.threshold else "FAIL")
+        out.append(
+            {
+                "name": target.name,
+                "env": PRIMARY_ENV,
+                "impl": EPISODES_IMPL if target is LANE_TARGETS[0] else JAX_IMPL,
+                "threshold": target.threshold,
+                "comparison": ">=",
+                "unit": target.unit,
+                "value": value,
+                "status": status,
+            }
+        )
+    return out
+
+
+def episode_markdown_table(rows: Sequence[EpisodeRow]) -> str:
+    """The section's rows as a markdown table."""
+    head = (
+        "| env | impl | mode | seeds | lanes | useful steps | idle | useful updates/s | "
+        "vs step mode | compile (s) |\n|---|---|---|---:|---|---:|---:|---:|---:|---:|"
+    )
+    lines = [head]
+    for r in rows:
+        ratio = f"{r.vs_step_mode:.2f}" if r.vs_step_mode is not None else "-"
+        compile_s = f"{r.compile_s:.2f}" if r.compile_s is not None else "-"
+        lines.append(
+            f"| {r.env} | {r.impl} | {r.mode} | {r.seeds} | {r.lanes} | "
+            f"{format_si(r.useful_steps)} | {100 * r.idle_fraction:.0f}% | "
+            f"{format_si(r.useful_updates_per_s)} | {ratio} | {compile_s} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "EPISODES",
+    "EPISODES_IMPL",
+    "EPISODE_SEEDS",
+    "LANE_TARGETS",
+    "LOCKSTEP_IMPL",
+    "LOCKSTEP_MAX_SEEDS",
+    "EpisodeRow",
+    "describe",
+    "episode_markdown_table",
+    "episode_section",
+    "evaluate_lane_targets",
+    "step_row",
+    "time_episodes",
+]
