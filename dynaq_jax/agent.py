@@ -190,7 +190,9 @@ def _update(
     r = jnp.asarray(r, jnp.float32)
     target = q_target(r, nonterminal, config.discount, jnp.max(state.q[s_next]), zero)
     # R-max: a pair still unknown after this try keeps its optimistic target.
-    target = rmax_target(target, state.visits[s, a] + 1, config)
+    # The row, as _model_update reads it: XLA merges the two reads, and the table is updated in
+    # place (a read of the old table that the update does not depend on makes it copy the table).
+    target = rmax_target(target, state.visits[s][a] + 1, config)
     q_sa = td_step(state.q[s, a], target, config.learning_rate, active, zero)
     return state._replace(q=state.q.at[s, a].set(q_sa))
 

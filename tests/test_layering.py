@@ -35,8 +35,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("dynaq_jax.io", "dynaq_jax.plotting", "dynaq_jax.testing"),
     (
         "dynaq_jax.experiments",
+        "dynaq_jax.experiments.example84",
         "dynaq_jax.experiments.expected_vs_sample",
         "dynaq_jax.experiments.explore",
+        "dynaq_jax.experiments.scaling",
         "dynaq_jax.experiments.trajectory_sampling",
         "dynaq_jax.experiments.trajectory_sampling_report",
     ),

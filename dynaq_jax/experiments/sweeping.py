@@ -27,7 +27,7 @@ import fnmatch
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -35,12 +35,8 @@ import numpy as np
 import tyro
 from jaxtyping import Array, Bool, Int
 
-from dynaq_jax.agent import act, init, step_counted
-from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, dyna_maze, from_gymnasium, optimal_success_probability
-from dynaq_jax.envs import reset as env_reset
-from dynaq_jax.envs import step as env_step
 from dynaq_jax.experiments.common import (
     Stopwatch,
     horizon_optimal_success,
@@ -48,6 +44,17 @@ from dynaq_jax.experiments.common import (
     spread,
     success_probabilities,
     timed_training,
+)
+from dynaq_jax.experiments.example84 import (
+    BOOK_DOUBLINGS,
+    EXPLORATION,
+    SolveResult,
+    book_example_8_4,
+    book_markdown,
+    free_cells,
+    maze_successors,
+    plot_book,
+    solve_until_near_optimal,
 )
 from dynaq_jax.experiments.frozen_lake import FROZEN_LAKE_MAP
 from dynaq_jax.experiments.options import (
@@ -60,10 +67,14 @@ from dynaq_jax.experiments.options import (
     check_planning_draw,
 )
 from dynaq_jax.experiments.output import staged_output, write_json
+from dynaq_jax.experiments.scaling import (
+    pin_to_one_core,
+    plot_step_cost,
+    scaling_markdown,
+    scaling_table,
+)
 from dynaq_jax.numerics import first_argmax
 from dynaq_jax.plotting import plot_updates_vs_states
-from dynaq_jax.rng import split_key
-from dynaq_jax.state import DynaQState
 from dynaq_jax.train import train_sweep
 from dynaq_jax.types import IntScalar, Key, QTable
 
@@ -101,21 +112,9 @@ def example_config(planner: str, learning_rate: float = 0.5) -> DynaQConfig:
 # -- the greedy-path check -----------------------------------------------------------------------
 
 
-def _deterministic_successors(env: TabularMDP) -> np.ndarray:
-    """``succ[s, a]``: the one next state of a deterministic env (``ValueError`` otherwise)."""
-    probs = np.asarray(env.probs)
-    k = probs.argmax(-1)
-    if not np.allclose(probs.max(-1), 1.0):
-        raise ValueError(f"{env.name}: the greedy-path check needs a deterministic env")
-    return np.take_along_axis(np.asarray(env.next_states), k[..., None], -1)[..., 0]
-
-
 def goal_states(env: TabularMDP) -> np.ndarray:
     """``goal[s']``: some transition into ``s'`` terminates with a positive reward."""
-    win = np.asarray(env.terminated) & (np.asarray(env.rewards) > 0) & (np.asarray(env.probs) > 0)
-    goal = np.zeros(env.n_states, bool)
-    goal[np.asarray(env.next_states)[win]] = True
-    return goal
+    return maze_successors(env)[1]
 
 
 def greedy_reaches_goal(
@@ -148,28 +147,10 @@ def greedy_reaches_goal(
 # -- Example 8.4's loop --------------------------------------------------------------------------
 
 
-class UpdatesResult(NamedTuple):
-    """Per seed: updates until the greedy path was near-optimal, and how long it took."""
-
-    updates: Int[Array, " B"]
-    """Q updates made until (and including) the real step after which the greedy path first
-    reached the goal within the horizon (or until ``max_steps``, when not ``solved``)."""
-    steps: Int[Array, " B"]
-    """Real steps taken."""
-    episodes: Int[Array, " B"]
-    """Episodes completed."""
-    solved: Bool[Array, " B"]
-    """The greedy path reached the goal within the horizon before ``max_steps``."""
-
-
-class _Example84Carry(NamedTuple):
-    agent: DynaQState
-    key: Key
-    s: Int[Array, ""]
-    updates: Int[Array, ""]
-    steps: Int[Array, ""]
-    episodes: Int[Array, ""]
-    solved: Bool[Array, ""]
+UpdatesResult = SolveResult
+"""Per seed: updates, real steps and episodes until the greedy path was near-optimal, and whether
+it got there (``example84.SolveResult``)."""
+free_states = free_cells
 
 
 def updates_until_optimal(
@@ -179,74 +160,17 @@ def updates_until_optimal(
     *,
     slack: float = 1.2,
     max_steps: int = 1_000_000,
-    chunk: int = 256,
+    chunk: int = 64,
 ) -> UpdatesResult:
     """Train one agent per key until its greedy path from the start reaches the goal within
-    ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates.
-
-    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``, then the
-    greedy check (``greedy_reaches_goal``); an episode ends on termination. A solved seed stops
-    (its steps are masked) while the rest of the batch runs on; ``max_steps`` real steps cap every
-    seed.
-    One compiled call, ``vmap`` over ``keys`` ``[B]``.
-    """
-    horizon = math.floor(slack * shortest_path_length(env))
-    successors = jnp.asarray(_deterministic_successors(env), jnp.int32)
-    goal = jnp.asarray(goal_states(env))
-    start = int(np.argmax(np.asarray(env.initial)))
-
-    def one(c: _Example84Carry) -> _Example84Carry:
-        active = ~c.solved & (c.steps < max_steps)
-        key, k_act, k_env, k_plan, k_reset = split_key(c.key, 5)
-        a = act(c.agent, k_act, c.s, config)
-        s_next, r, term = env_step(env, k_env, c.s, a)
-        agent, n = step_counted(c.agent, k_plan, c.s, a, r, s_next, term, config, active=active)
-        done = greedy_reaches_goal(successors, goal, agent.q, start, horizon)
-        return _Example84Carry(
-            agent=agent,
-            key=key,
-            s=jnp.where(term, env_reset(env, k_reset), s_next),
-            updates=c.updates + n,
-            steps=c.steps + active,
-            episodes=c.episodes + (term & active),
-            solved=c.solved | (active & done),
-        )
-
-    def first(k: Key) -> _Example84Carry:
-        k, k_reset = jax.random.split(k)
-        zero = jnp.zeros((), jnp.int32)
-        return _Example84Carry(
-            init(env.n_states, env.n_actions, config),
-            k,
-            env_reset(env, k_reset),
-            zero,
-            zero,
-            zero,
-            jnp.zeros((), jnp.bool_),
-        )
-
-    @typed_jit
-    def run(keys: Key) -> _Example84Carry:
-        step = jax.vmap(one)
-
-        def cond(c: _Example84Carry) -> Bool[Array, ""]:
-            return jnp.any(~c.solved & (c.steps < max_steps))
-
-        def body(c: _Example84Carry) -> _Example84Carry:
-            out: _Example84Carry = jax.lax.fori_loop(0, chunk, lambda _, x: step(x), c)
-            return out
-
-        return jax.lax.while_loop(cond, body, jax.vmap(first)(keys))
-
-    out = run(keys)
-    return UpdatesResult(out.updates, out.steps, out.episodes, out.solved)
-
-
-def free_states(env: TabularMDP) -> int:
-    """States that are not walls (the book's 'number of states' of a maze)."""
-    if env.layout is None:
-        return env.n_states
-    return sum(ch != "#" for row in env.layout for ch in row)
+    ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates: the
+    answer of a check after every real step (``example84.solve_until_near_optimal``, which
+    checks every ``chunk`` steps and replays the last chunk of a solved seed). Each real step:
+    ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``; an episode ends on
+    termination; ``max_steps`` real steps cap every seed. ``vmap`` over ``keys`` ``[B]``."""
+    return solve_until_near_optimal(
+        env, config, keys, slack=slack, max_steps=max_steps, chunk=chunk
+    )
 
 
 def example_8_4(
@@ -277,6 +201,7 @@ def example_8_4(
             timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
             solved = np.asarray(res.solved)
             upd = np.asarray(res.updates, np.float64)[solved]
+            steps = np.asarray(res.steps, np.float64)[solved]
             nan = dict.fromkeys(
                 ("mean", "sd", "se", "min", "p10", "median", "p90", "max"), math.nan
             )
@@ -290,6 +215,8 @@ def example_8_4(
                     "seeds": n_seeds,
                     "solved": int(solved.sum()),
                     "updates": spread(upd) if upd.size else nan,
+                    "real_steps": spread(steps) if steps.size else nan,
+                    "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
                     "steps_mean": float(np.mean(res.steps)),
                     "episodes_mean": float(np.mean(res.episodes)),
                     "compile_s": timing.compile_s,
@@ -442,8 +369,18 @@ def frozenlake_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 PLANNERS = FieldCheck(str, choices=tuple(PLANNER_LABELS), many=True, optional=True)
 SCALES = dataclasses.replace(POSITIVE_INT, many=True)
+DOUBLINGS = FieldCheck(int, "an int in [0, 10]", minimum=0, maximum=10, many=True)
+EXPLORATIONS = FieldCheck(str, choices=tuple(EXPLORATION), many=True)
 
-OWN_FILES = ("example84.json", "example84.png", "frozenlake_*.json")
+OWN_FILES = (
+    "example84.json",
+    "example84.png",
+    "example84_book.json",
+    "example84_book.png",
+    "scaling.json",
+    "scaling.png",
+    "frozenlake_*.json",
+)
 """What ``dynaq-jax sweeping`` writes; a run keeps those of the folder it replaces that it does
 not write again."""
 
@@ -452,8 +389,9 @@ not write again."""
 class SweepingOptions:
     """The options of ``dynaq-jax sweeping`` (each field's docstring is its help)."""
 
-    experiment: Literal["example84", "frozenlake"] = "example84"
-    """Sutton & Barto Example 8.4 (default) or the FrozenLake planner table"""
+    experiment: Literal["example84", "frozenlake", "scaling"] = "example84"
+    """Sutton & Barto Example 8.4 (default), the FrozenLake planner table, or the cost of a real
+    step against the maze's size (scaling)"""
     seeds: PositiveInt = 20
     """seeds per point"""
     seed: Seed = 0
@@ -467,10 +405,30 @@ class SweepingOptions:
     """default: sample sweeping (example84); sample expected sweeping (frozenlake)"""
     scales: Annotated[tuple[int, ...], SCALES, SCALES.cli()] = (1, 2, 3, 4, 5)
     """example84: maze scales k"""
-    max_steps: PositiveInt = 1_000_000
+    axis: Literal["scales", "book"] = "scales"
+    """example84: the Dyna maze scaled k x k (--scales), or the book's axis, 47 * 2^j free cells
+    (--doublings), with epsilon-greedy and directed exploration (--exploration)"""
+    doublings: Annotated[tuple[int, ...], DOUBLINGS, DOUBLINGS.cli()] = BOOK_DOUBLINGS
+    """example84 --axis book: the sizes j (47 * 2^j free cells)"""
+    exploration: Annotated[tuple[str, ...], EXPLORATIONS, EXPLORATIONS.cli()] = tuple(EXPLORATION)
+    """example84 --axis book: epsilon (the book's epsilon-greedy) and/or optimism (R-max,
+    greedy)"""
+    chunk: PositiveInt = 64
+    """example84: real steps between two checks of the greedy path (the result does not depend
+    on it)"""
+    max_steps: PositiveInt = 3_000_000
     """example84: real-step cap per seed"""
     learning_rate: LearningRate = 0.5
     """example84: alpha (the book: 0.5)"""
+    bench_seeds: PositiveInt = 8
+    """scaling: agents per timed run"""
+    bench_steps: PositiveInt = 2000
+    """scaling: real steps per timed run"""
+    bench_repeats: PositiveInt = 5
+    """scaling: timed runs per point (the least is reported)"""
+    pin: bool = True
+    """example84 --axis book and scaling: pin the process to one core (XLA then plans no
+    thread hand-offs; see experiments.scaling)"""
     map_name: Annotated[str, FROZEN_LAKE_MAP, FROZEN_LAKE_MAP.cli(), tyro.conf.arg(name="map")] = (
         "4x4"
     )
@@ -503,6 +461,10 @@ def _is_own(name: str) -> bool:
 def main(args: SweepingOptions) -> int:
     """Run the chosen experiment; print a markdown table; write JSON (and the Example 8.4 PNG)
     into a fresh folder that replaces ``args.out`` at the end (``output.staged_output``)."""
+    if args.experiment == "scaling":
+        return _main_scaling(args)
+    if args.experiment == "example84" and args.axis == "book":
+        return _main_book(args)
     if args.experiment == "example84":
         planners = args.planners or ["sample", "sweeping"]
         rows = example_8_4(
@@ -540,6 +502,48 @@ def main(args: SweepingOptions) -> int:
             write_json(folder / name, rows)
         print(frozenlake_markdown(rows))
         print(f"wrote {args.out / name}")
+    return 0
+
+
+def _main_scaling(args: SweepingOptions) -> int:
+    core = pin_to_one_core() if args.pin else None
+    planners = args.planners or ["sample", "sweeping"]
+    rows = scaling_table(
+        planners=planners,
+        seeds=args.bench_seeds,
+        steps=args.bench_steps,
+        repeats=args.bench_repeats,
+    )
+    for r in rows:
+        r["pinned_core"] = core
+    with staged_output(args.out, keep=_is_own) as folder:
+        write_json(folder / "scaling.json", rows)
+        plot_step_cost(rows, folder / "scaling.png")
+    print(scaling_markdown(rows))
+    print(f"wrote {args.out / 'scaling.json'} and {args.out / 'scaling.png'}")
+    return 0
+
+
+def _main_book(args: SweepingOptions) -> int:
+    if args.pin:
+        pin_to_one_core()
+    planners = args.planners or ["sample", "sweeping"]
+    rows = book_example_8_4(
+        args.doublings,
+        planners,
+        args.exploration,
+        args.seeds,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        chunk=args.chunk,
+        learning_rate=args.learning_rate,
+    )
+    with staged_output(args.out, keep=_is_own) as folder:
+        write_json(folder / "example84_book.json", rows)
+        plot_book(rows, folder / "example84_book.png")
+    for exploration in args.exploration:
+        print(f"\n{exploration}:\n{book_markdown(rows, exploration)}")
+    print(f"wrote {args.out / 'example84_book.json'} and {args.out / 'example84_book.png'}")
     return 0
 
 
