@@ -203,6 +203,15 @@ class _Loop(NamedTuple):
     steps: Int[Array, ""]
 
 
+def _first_true(mask: Bool[Array, " L"], size: int) -> Int[Array, " K"]:
+    """The indices of the first ``size`` true entries of ``mask``, in order, padded with
+    ``len(mask)`` (``jnp.nonzero(mask, size=size, fill_value=len(mask))``, in fewer ops)."""
+    n = mask.shape[0]
+    rank = jnp.cumsum(mask, dtype=jnp.int32) - 1
+    slot = jnp.where(mask & (rank < size), rank, size)  # size: dropped
+    return jnp.full((size,), n, jnp.int32).at[slot].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+
+
 def _lane(tree: C, lane: Int[Array, ""]) -> C:
     return jax.tree.map(  # type: ignore[no-any-return]
         lambda x: jax.lax.dynamic_index_in_dim(x, lane, keepdims=False), tree
@@ -254,10 +263,10 @@ def stream(
         items in them."""
         n_lanes = lp.item.shape[0]
         fin = finished(lp.carry) & (lp.item >= 0)
-        lane = jnp.nonzero(fin, size=plan.slots, fill_value=n_lanes)[0]
+        lane = _first_true(fin, plan.slots)
         taken = lane < n_lanes
         read = jnp.minimum(lane, n_lanes - 1)
-        rows = jax.tree.map(lambda x: jnp.take(x, read, axis=0), lp.carry)
+        rows = jax.tree.map(lambda x: x.at[read].get(mode="promise_in_bounds"), lp.carry)
         item = jnp.where(taken, lp.item[read], n_items)  # n_items: dropped
         out = jax.tree.map(
             lambda o, r: o.at[item].set(r, mode="drop"), lp.out, jax.vmap(harvest)(rows)
@@ -289,7 +298,7 @@ def stream(
     for k, lanes in enumerate(plan.stages):
         if k:
             busy = loop.item >= 0
-            order = jnp.nonzero(busy, size=lanes, fill_value=0)[0]
+            order = jnp.minimum(_first_true(busy, lanes), busy.shape[0] - 1)
             loop = loop._replace(
                 carry=jax.tree.map(lambda x, o=order: x[o], loop.carry),
                 item=jnp.where(jnp.arange(lanes) < jnp.sum(busy), loop.item[order], -1),
