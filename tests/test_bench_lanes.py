@@ -6,13 +6,15 @@ fractions, targets and options; no wall-clock assertions.
   row and the lockstep row, their useful steps (the same seeds, so the same steps) and idle
   fractions from the replayed schedule.
 - ``test_report_holds_the_section_when_it_runs``: ``run_benchmark`` with the timings stubbed
-  out: no section without episode seed counts; with them, each row beside the step row.
+  out: no section without episode seed counts; with them, every call timed in each round, in
+  turn, and each episode row beside step mode at its seed count.
 - ``test_lane_targets_pass_fail_and_not_measured``, ``test_episode_table_and_options``: the
   targets on made-up rows, the table, the options' checks and their command-line round trip.
 """
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,25 +33,6 @@ def parse(argv: list[str]) -> bench.BenchOptions:
     return args
 
 
-def step_mode_row(seeds: int, steps: int) -> measure.Row:
-    """A made-up step-mode row of the main table (1 s per call)."""
-    return measure.Row(
-        impl=measure.JAX_IMPL,
-        env=measure.PRIMARY_ENV,
-        model="count",
-        seeds=seeds,
-        devices=1,
-        real_steps=seeds * steps,
-        planning_updates=0,
-        run_s=1.0,
-        env_steps_per_s=seeds * steps,
-        planning_updates_per_s=1.0,
-        steps_per_seed=steps,
-        compile_s=0.5,
-        run_s_all=[1.0],
-    )
-
-
 def test_episode_section_rows_and_idle_fractions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lanes, "STREAM_FROM", 4)
     monkeypatch.setattr(lanes, "STREAM_LANES", 2)
@@ -58,10 +41,11 @@ def test_episode_section_rows_and_idle_fractions(monkeypatch: pytest.MonkeyPatch
         episode_seeds=(8,),
         episodes=3,
         planning_steps=0,  # the loop without planning: cheaper to compile, the same schedule
+        steps=20,
         repeats=1,
         compact=False,
     )
-    rows, targets = bl.episode_section(options, [step_mode_row(8, 20)], log=lambda _: None)
+    rows, targets = bl.episode_section(options, log=lambda _: None)
     step, streamed, lockstep = (r.to_dict() for r in rows)
     assert (step["mode"], step["impl"], step["lanes"]) == ("step", "dynaq_jax", "all 8")
     assert step["idle_fraction"] == 0.0 and step["useful_steps"] == 8 * 20
@@ -73,7 +57,8 @@ def test_episode_section_rows_and_idle_fractions(monkeypatch: pytest.MonkeyPatch
         assert row["mode"] == "episodes" and row["episodes_per_seed"] == 3
         assert row["lane_steps"] >= row["useful_steps"]
         assert row["idle_fraction"] == pytest.approx(1 - row["useful_steps"] / row["lane_steps"])
-        assert row["useful_updates_per_s"] == 0.0 and row["vs_step_mode"] == 0.0  # n = 0
+        assert row["useful_updates_per_s"] == 0.0  # n = 0: no planning updates
+        assert row["vs_step_mode"] is None  # nothing to compare with a rate of 0
     assert lockstep["lane_steps"] % (8 * 100) == 0  # whole chunks (the time limit, 100)
     assert streamed["idle_fraction"] < lockstep["idle_fraction"]
     assert [t["status"] for t in targets] == ["n/a", "n/a", "n/a"]
@@ -82,32 +67,42 @@ def test_episode_section_rows_and_idle_fractions(monkeypatch: pytest.MonkeyPatch
 def test_report_holds_the_section_when_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        bench, "time_jax", lambda env, seeds, options, compact: step_mode_row(seeds, 5)
-    )
-    calls: list[tuple[int, bool]] = []
+    def fake_time_jax(env: str, seeds: int, options: Any, compact: bool) -> measure.Row:
+        return measure.Row(measure.JAX_IMPL, env, "count", seeds, 1, seeds, 50 * seeds, 1.0, 1, 1)
 
-    def fake_time_episodes(env: str, seeds: int, options: Any, lockstep: bool = False) -> Any:
-        calls.append((seeds, lockstep))
-        return bl.EpisodeRow(bl.EPISODES_IMPL, env, "episodes", seeds, "-", 9, 10, 0.1, 1.0, 0.9)
+    calls: list[tuple[int, bool, int | None]] = []
 
-    monkeypatch.setattr(bl, "time_episodes", fake_time_episodes)
-    base = {"seeds": (600,), "repeats": 1, "compact": False, "out": tmp_path}
+    def fake_timed_call(call: Any) -> tuple[float, float, Any]:
+        keys, episodes = call.args[2], call.args[3]
+        lanes_arg = call.keywords.get("lanes")
+        calls.append((keys.shape[0], episodes is not None, lanes_arg))
+        steps = 9 if episodes is not None else 10  # episode mode: 0.9 of step mode's rate
+        return 2.0, 1.0, SimpleNamespace(steps_done=np.full(keys.shape[0], steps))
+
+    monkeypatch.setattr(bench, "time_jax", fake_time_jax)
+    monkeypatch.setattr(bl, "timed_call", fake_timed_call)
+    base: dict[str, Any] = {"seeds": (600,), "repeats": 2, "compact": False, "out": tmp_path}
     report = bench.run_benchmark(measure.Options(**base), numpy=False, log=lambda _: None)
     assert "episode_mode" not in report and calls == []
     options = measure.Options(**base, episode_seeds=(600, 7))
     report = bench.run_benchmark(options, numpy=False, log=lambda _: None)
     section = report["episode_mode"]
-    # 600 seeds stream (a lockstep row beside them), 7 do not; the step row where there is one.
-    assert calls == [(600, False), (600, True), (7, False)]
+    # Two rounds through every call: step mode, the stream, lockstep (600 seeds stream; 7 not).
+    one_round = [(600, False, None), (600, True, None), (600, True, 600), (7, False, None)]
+    one_round.append((7, True, None))
+    assert calls == one_round * 2
     assert [(r["mode"], r["seeds"]) for r in section["rows"]] == [
         ("step", 600),
         ("episodes", 600),
         ("episodes", 600),
+        ("step", 7),
         ("episodes", 7),
     ]
-    assert section["rows"][1]["vs_step_mode"] == pytest.approx(0.9)
-    assert section["episodes"] == bl.EPISODES and section["markdown"].count("\n") == 2 + 3
+    assert [r["vs_step_mode"] for r in section["rows"]] == pytest.approx(
+        [None, 0.9, 0.9, None, 0.9]
+    )
+    assert all(r["run_s_all"] == [1.0, 1.0] for r in section["rows"])
+    assert section["episodes"] == bl.EPISODES and section["markdown"].count("\n") == 2 + 4
 
 
 def test_lane_targets_pass_fail_and_not_measured() -> None:

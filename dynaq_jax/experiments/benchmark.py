@@ -324,7 +324,7 @@ def run_benchmark(
             )
             plots.append(path.name)
     host_rows = _host_section(options, rows, log)
-    episode_rows, episode_targets = episode_section(options, rows, log)
+    episode_rows, episode_targets = episode_section(options, log)
     targets = evaluate_targets(rows)
     report = {
         "meta": _meta(options),

@@ -13,15 +13,18 @@ count model, ``n = 50``) at each ``--episode-seeds`` count:
 Only useful work counts: ``useful planning updates = n * sum_i steps_done[i]`` (a lane idling
 after its seed is done, or a masked lockstep seed, does none), and the idle fraction is ``1 -
 useful steps / lane-steps``, the lane-steps replayed from the seeds' step counts
-(``lanes.lane_steps``). Each row is set beside the step-mode row of the same run at the same seed
-count (``vs step mode``), and the section's targets are the issue's: episode mode at least 0.8 of
-step mode at 1000 seeds x 30 episodes, step mode at 10000 seeds at least 0.85 of its rate at 1000,
-and at least 80 M planning updates/s at 1000 seeds in step mode.
+(``lanes.lane_steps``). Each row is set beside step mode at the same seed count (``vs step
+mode``), timed in the same rounds: every call of the section runs in turn, round after round, so
+that a change in the machine's load between two calls weighs on both sides of a ratio. The
+section's targets are the issue's: episode mode at least 0.8 of step mode at 1000 seeds x 30
+episodes, step mode at 10000 seeds at least 0.85 of its rate at 1000, and at least 80 M planning
+updates/s at 1000 seeds in step mode.
 """
 
 import dataclasses
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -32,7 +35,7 @@ from dynaq_jax.experiments.benchmark_measure import (
     JAX_IMPL,
     PRIMARY_ENV,
     Options,
-    Row,
+    auto_steps,
     bench_config,
     make_env,
     timed_call,
@@ -93,104 +96,145 @@ def describe(plan: lanes.LanePlan | None, seeds: int, episodes: bool) -> str:
     return f"{stages} (every {plan.check_every} steps)"
 
 
-def time_episodes(
-    env_name: str, seeds: int, options: Options, lockstep: bool = False
-) -> EpisodeRow:
-    """Time ``train_seeds`` in episode mode (``options.episodes`` episodes per seed; ``lockstep``:
-    every seed in one batch), the best of ``options.repeats`` calls."""
-    env = make_env(env_name)
-    config = bench_config(env_name, options)
-    episodes = options.episodes or EPISODES
-    keys = jax.random.split(jax.random.key(0), seeds)
-    lanes_arg = seeds if lockstep else None
-    plan = lane_plan(env, config, seeds, episodes, lanes=lanes_arg) if seeds > 1 else None
+@dataclasses.dataclass
+class Timed:
+    """One call of the section, and its timings (``timed_call``: wall and compile seconds)."""
 
-    def call() -> object:
-        return train_seeds(env, config, keys, n_episodes=episodes, lanes=lanes_arg)
-
-    walls, compiles = [], []
+    impl: str
+    seeds: int
+    call: Callable[[], Any]
+    plan: lanes.LanePlan | None
+    walls: list[float] = dataclasses.field(default_factory=list)
+    compiles: list[float] = dataclasses.field(default_factory=list)
     out: Any = None
-    for _ in range(max(options.repeats, 1)):
-        wall, comp, out = timed_call(call)
-        walls.append(wall)
-        compiles.append(comp)
-    runs = [max(w - c, 1e-9) for w, c in zip(walls, compiles, strict=True)]
-    steps = np.asarray(out.steps_done)
+
+    def runs(self) -> list[float]:
+        """Run seconds of each call: wall minus compile."""
+        return [max(w - c, 1e-9) for w, c in zip(self.walls, self.compiles, strict=True)]
+
+
+def section_calls(options: Options) -> list[Timed]:
+    """The calls of the section, per episode seed count ``N``: step mode (``auto_steps`` real
+    steps per seed, as the main table), episode mode as ``train_seeds`` runs by default, and, when
+    that streams and ``N <= LOCKSTEP_MAX_SEEDS``, episode mode in lockstep."""
+    env, config = make_env(PRIMARY_ENV), bench_config(PRIMARY_ENV, options)
+    episodes = options.episodes or EPISODES
+    out = []
+    for seeds in options.episode_seeds:
+        keys = jax.random.split(jax.random.key(0), seeds)
+        steps = auto_steps(seeds, options.planning_steps, options)
+        plan = lane_plan(env, config, seeds, n_steps=steps) if seeds > 1 else None
+        out.append(
+            Timed(
+                JAX_IMPL,
+                seeds,
+                functools.partial(train_seeds, env, config, keys, None, steps),
+                plan,
+            )
+        )
+        plan = lane_plan(env, config, seeds, episodes) if seeds > 1 else None
+        variants: list[tuple[str, int | None, lanes.LanePlan | None]] = [
+            (EPISODES_IMPL, None, plan)
+        ]
+        if plan is not None and seeds <= LOCKSTEP_MAX_SEEDS:
+            variants.append((LOCKSTEP_IMPL, seeds, None))
+        for impl, lanes_arg, p in variants:
+            call = functools.partial(train_seeds, env, config, keys, episodes, lanes=lanes_arg)
+            out.append(Timed(impl, seeds, call, p))
+    return out
+
+
+def episode_row(t: Timed, options: Options) -> EpisodeRow:
+    """An episode-mode call's row: useful steps, the lanes' idle fraction (the replayed
+    schedule), useful planning updates per second of the best call."""
+    env = make_env(PRIMARY_ENV)
+    steps = np.asarray(t.out.steps_done)
     chunk = min(env.time_limit or 64, 128)  # train's default chunk
-    n_dev = min(len(jax.local_devices()), seeds)
+    n_dev = min(len(jax.local_devices()), t.seeds)
     # Each device streams its own contiguous share of the seeds (padded to equal shares).
-    per_device = -(-seeds // n_dev)
-    padded = np.concatenate([steps, np.repeat(steps[-1:], per_device * n_dev - seeds)])
-    ran = sum(lanes.lane_steps(part, plan, chunk) for part in padded.reshape(n_dev, per_device))
+    per_device = -(-t.seeds // n_dev)
+    padded = np.concatenate([steps, np.repeat(steps[-1:], per_device * n_dev - t.seeds)])
+    ran = sum(lanes.lane_steps(part, t.plan, chunk) for part in padded.reshape(n_dev, per_device))
     useful = int(steps.sum())
-    run_s = min(runs)
+    run_s = min(t.runs())
     return EpisodeRow(
-        impl=LOCKSTEP_IMPL if lockstep else EPISODES_IMPL,
-        env=env_name,
+        impl=t.impl,
+        env=PRIMARY_ENV,
         mode="episodes",
-        seeds=seeds,
-        lanes=describe(plan, seeds, True),
+        seeds=t.seeds,
+        lanes=describe(t.plan, t.seeds, True),
         useful_steps=useful,
         lane_steps=ran,
         idle_fraction=1.0 - useful / ran,
         run_s=run_s,
         useful_updates_per_s=options.planning_steps * useful / run_s,
-        episodes_per_seed=episodes,
-        compile_s=compiles[0],
-        run_s_all=runs,
+        episodes_per_seed=options.episodes or EPISODES,
+        compile_s=t.compiles[0],
+        run_s_all=t.runs(),
     )
 
 
-def step_row(row: Row, options: Options) -> EpisodeRow:
-    """The step-mode row of the main table as a row of this section (no idle lanes)."""
-    env = make_env(row.env)
-    config = bench_config(row.env, options)
-    plan = lane_plan(env, config, row.seeds, n_steps=row.steps_per_seed or 1)
+def step_row(t: Timed, options: Options) -> EpisodeRow:
+    """A step-mode call's row (no idle lanes)."""
+    useful = int(np.sum(t.out.steps_done))
+    run_s = min(t.runs())
     return EpisodeRow(
-        impl=row.impl,
-        env=row.env,
+        impl=t.impl,
+        env=PRIMARY_ENV,
         mode="step",
-        seeds=row.seeds,
-        lanes=describe(plan, row.seeds, False),
-        useful_steps=row.real_steps,
-        lane_steps=row.real_steps,
+        seeds=t.seeds,
+        lanes=describe(t.plan, t.seeds, False),
+        useful_steps=useful,
+        lane_steps=useful,
         idle_fraction=0.0,
-        run_s=row.run_s,
-        useful_updates_per_s=row.planning_updates_per_s,
-        compile_s=row.compile_s,
-        run_s_all=list(row.run_s_all),
+        run_s=run_s,
+        useful_updates_per_s=options.planning_steps * useful / run_s,
+        compile_s=t.compiles[0],
+        run_s_all=t.runs(),
     )
 
 
 def episode_section(
-    options: Options, rows: Sequence[Row], log: Any = print
+    options: Options, log: Callable[[str], None] = print
 ) -> tuple[list[EpisodeRow], list[dict[str, Any]]]:
-    """The section's rows (each episode row beside the step-mode row at its seed count) and its
-    targets; nothing when ``options.episode_seeds`` is empty or the primary env is not run."""
+    """The section's rows (per seed count: step mode, then episode mode) and its targets; nothing
+    when ``options.episode_seeds`` is empty or the primary env is not run.
+
+    Every call runs ``options.repeats`` times, in rounds that go through all the calls in turn
+    (the first round compiles), so that the ratios compare calls timed minutes apart at most,
+    whatever the machine's load does meanwhile; each row reports its best call."""
     if not options.episode_seeds or PRIMARY_ENV not in options.envs:
         return [], []
-    step_rows = {
-        r.seeds: step_row(r, options) for r in rows if r.impl == JAX_IMPL and r.env == PRIMARY_ENV
-    }
-    out: list[EpisodeRow] = []
-    episodes = options.episodes or EPISODES
-    for seeds in options.episode_seeds:
-        if seeds in step_rows:
-            out.append(step_rows[seeds])
-        env, config = make_env(PRIMARY_ENV), bench_config(PRIMARY_ENV, options)
-        streamed = seeds > 1 and lane_plan(env, config, seeds, episodes) is not None
-        for lockstep in (False, True):
-            if lockstep and (seeds > LOCKSTEP_MAX_SEEDS or not streamed):
-                continue  # the same program as the row before, or too large for one batch
-            kind = "lockstep" if lockstep else "lanes"
-            log(f"[bench] {PRIMARY_ENV} episode mode ({kind}): {seeds} seed(s) x {episodes}")
+    calls = section_calls(options)
+    for round_ in range(max(options.repeats, 1)):
+        for t in calls:
+            if round_ == 0:
+                what = describe_call(t, options)
+                log(f"[bench] {PRIMARY_ENV} {t.impl}: {t.seeds} seed(s), {what}")
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"train: stopped at max_total_steps")
-                row = time_episodes(PRIMARY_ENV, seeds, options, lockstep)
-            if seeds in step_rows and step_rows[seeds].useful_updates_per_s > 0:
-                row.vs_step_mode = row.useful_updates_per_s / step_rows[seeds].useful_updates_per_s
-            out.append(row)
-    return out, evaluate_lane_targets(out, episodes)
+                warnings.filterwarnings("ignore", message=r"train: (stopped at|up to)")
+                wall, comp, t.out = timed_call(t.call)
+            t.walls.append(wall)
+            t.compiles.append(comp)
+    rows: list[EpisodeRow] = []
+    step_rate = 0.0
+    for t in calls:
+        if t.impl == JAX_IMPL:
+            rows.append(step_row(t, options))
+            step_rate = rows[-1].useful_updates_per_s
+            continue
+        row = episode_row(t, options)
+        if step_rate > 0:
+            row.vs_step_mode = row.useful_updates_per_s / step_rate
+        rows.append(row)
+    return rows, evaluate_lane_targets(rows, options.episodes or EPISODES)
+
+
+def describe_call(t: Timed, options: Options) -> str:
+    """``"30 episodes"`` or ``"2000 steps"`` per seed, for the log."""
+    if t.impl == JAX_IMPL:
+        return f"{auto_steps(t.seeds, options.planning_steps, options)} steps"
+    return f"{options.episodes or EPISODES} episodes"
 
 
 LANE_TARGETS = (
@@ -261,10 +305,13 @@ __all__ = [
     "LOCKSTEP_IMPL",
     "LOCKSTEP_MAX_SEEDS",
     "EpisodeRow",
+    "Timed",
     "describe",
+    "describe_call",
     "episode_markdown_table",
+    "episode_row",
     "episode_section",
     "evaluate_lane_targets",
+    "section_calls",
     "step_row",
-    "time_episodes",
 ]
