@@ -37,11 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Int
 
-CACHE_BYTES = 4 * 2**20
-"""The cache budget the CPU lanes are sized for: 4 MiB. On the 2-core development machine
-(512 KiB of L2 per core, a 32 MiB L3 shared with other machines) step-budget mode ran 1000
-FrozenLake seeds about 1.5 times as fast in batches of 250 (3.6 MB of agent state and planning
-draws) as in one batch of 1000."""
+CACHE_BYTES = 2 * 2**20
+"""The cache budget the CPU lanes are sized for: 2 MiB. On the 2-core development machine (512 KiB
+of L2 per core, a 32 MiB L3 shared with other machines, at load 4-6) step-budget mode ran 1000
+FrozenLake seeds (14 KiB of agent state and planning draws each) 1.1-1.5 times as fast in
+batches of 125-250 as in one batch of 1000; 125 was the best of 84, 125, 167, 250 and 1000."""
 STREAM_FROM = 512
 """Episode mode streams seeds through lanes from this many seeds (per device) on: at least 4
 seeds pass through each lane."""
