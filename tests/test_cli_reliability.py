@@ -429,6 +429,10 @@ def test_the_planning_draw_is_bounded(
     [
         (["--planning-steps", "1000000000"], f"at most {MAX_PLANNING_STEPS}"),
         (["--planning-steps", "1000000", "--seeds", "101"], "1000000 x 101 = 101000000"),
+        (
+            ["--planning-steps", "100000", "--seeds", "2", "--episode-seeds", "2000"],
+            "episode seeds = 100000 x 2000",
+        ),
         (["--planning-steps", "-1"], "planning_steps must be >= 0"),
         (["--memory-budget", "inf"], "memory_budget_gb must be finite"),
     ],

@@ -71,14 +71,22 @@ def test_walk_agrees_with_pointer_doubling(q: np.ndarray, horizon: int) -> None:
     assert bool(got) == bool(_doubling(*args, start=start, horizon=horizon))
 
 
-def test_checking_every_chunk_gives_the_every_step_answer() -> None:
+def test_the_count_stops_at_the_first_near_optimal_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seed solved after ``k`` real steps is not solved when capped at ``k - 1`` (the check
+    runs after every real step), and the steps per iteration of the loop do not matter."""
     env = dq.dyna_maze()
     config = book_config("sample", "epsilon").replace(planning_steps=1)  # a smaller program
     keys = jax.random.split(jax.random.key(3), 3)
-    every = solve_until_near_optimal(env, config, keys, chunk=1, max_steps=1500)
-    chunked = solve_until_near_optimal(env, config, keys, chunk=37, max_steps=1500)
-    assert np.asarray(every.solved).any()
-    for a, b in zip(every, chunked, strict=True):
+    found = solve_until_near_optimal(env, config, keys, max_steps=1500)
+    solved = np.asarray(found.solved)
+    assert solved.any()
+    k = int(np.asarray(found.steps)[solved].min())
+    short = solve_until_near_optimal(env, config, keys, max_steps=k - 1)
+    assert not np.asarray(short.solved)[np.asarray(found.steps) == k].any()
+    monkeypatch.setattr(example84, "STEPS_PER_CHECK_OF_THE_LOOP", 5)
+    jax.clear_caches()
+    again = solve_until_near_optimal(env, config, keys, max_steps=1500)
+    for a, b in zip(found, again, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -146,8 +146,15 @@ class Options:
                 f"planning_steps must be at most {MAX_PLANNING_STEPS} (planned updates per real "
                 f"step), got {self.planning_steps}"
             )
-        most = max((*self.seeds, *self.episode_seeds))
-        check_planning_draw("benchmark options", self.planning_steps, most)
+        check_planning_draw("benchmark options", self.planning_steps, max(self.seeds))
+        if self.episode_seeds:
+            # The episode-mode section times step mode at its own seed counts too.
+            check_planning_draw(
+                "benchmark options (--episode-seeds; --no-episode-mode skips the section)",
+                self.planning_steps,
+                max(self.episode_seeds),
+                "episode seeds",
+            )
         check_host_options(self)
         for name, value in (
             ("episodes", 1 if self.episodes is None else self.episodes),

@@ -11,12 +11,12 @@ lowest action) reaches the goal within ``floor(1.2 L)`` steps, ``L`` the shortes
 ``experiments.sweeping``; the count is every Q update made until then (``1 + n`` per real step
 for Dyna-Q, one per pop above ``theta`` for prioritized sweeping), with the real steps beside it.
 
-The loop (``solve_until_near_optimal``) gives the same answer as checking the greedy path after
-every real step, at a fraction of the cost: it checks every ``chunk`` real steps (a walk of
-``floor(1.2 L)`` steps, ``O(L A)``), keeps each seed's state at its last failed check, and once a
-check succeeds replays that seed's last chunk from there, checking after every step. The agent's
-steps are deterministic given its keys, so the replay retraces the same trajectory and finds the
-first real step after which the path was near-optimal.
+The loop (``solve_until_near_optimal``) checks the greedy path after every real step, as
+``experiments.sweeping`` always did, with a walk along it that stops at the goal, at ``floor(1.2
+L)`` steps or in a loop of one or two states (``O(L A)`` at most, where the pointer doubling of
+``sweeping.greedy_reaches_goal`` costs ``O(S log L)``). Checking less often would not give the
+same answer: the greedy path can reach the goal after one real step and lose it a few steps later
+(optimism pulls it to pairs still untried), and the count is until the first time.
 
 Two ways to explore (``EXPLORATION``): the book's epsilon-greedy (epsilon 0.1), and directed
 exploration, R-max's optimism for untried pairs (``optimism = r_max = 1``: an untried pair is worth
@@ -130,15 +130,23 @@ def greedy_walk_reaches_goal(
     horizon: int,
 ) -> Bool[Array, ""]:
     """Whether the greedy path ``s_{t+1} = succ[s_t, argmax_a Q[s_t, a]]`` (ties to the lowest
-    action) from ``start`` enters a goal within ``horizon`` steps: a walk of ``horizon`` steps,
-    ``O(horizon A)`` (the same answer as ``sweeping.greedy_reaches_goal``'s pointer doubling,
-    ``O(S log horizon)``)."""
+    action) from ``start`` enters a goal within ``horizon`` steps: a walk of at most ``horizon``
+    steps, ``O(horizon A)``, that stops early at a goal or in a loop of one or two states (the
+    same answer as ``sweeping.greedy_reaches_goal``'s pointer doubling, ``O(S log horizon)``)."""
 
-    def walk(_: int, pos: Int[Array, ""]) -> Int[Array, ""]:
-        return jnp.where(goal[pos], pos, successors[pos, first_argmax(q[pos])])
+    def more(c: tuple[Int[Array, ""], ...]) -> Bool[Array, ""]:
+        i, pos, _, stuck = c
+        return (i < horizon) & ~goal[pos] & (stuck == 0)
 
-    end = jax.lax.fori_loop(0, horizon, walk, jnp.asarray(start, jnp.int32), unroll=4)
-    return goal[end]
+    def walk(c: tuple[Int[Array, ""], ...]) -> tuple[Int[Array, ""], ...]:
+        i, pos, prev, _ = c
+        nxt = successors[pos, first_argmax(q[pos])]
+        return i + 1, nxt, pos, ((nxt == pos) | (nxt == prev)).astype(jnp.int32)
+
+    begin = jnp.asarray(start, jnp.int32)
+    zero = jnp.zeros((), jnp.int32)
+    end = jax.lax.while_loop(more, walk, (zero, begin, begin - 1, zero))
+    return goal[end[1]]
 
 
 class SolveResult(NamedTuple):
@@ -170,20 +178,6 @@ class _Run(NamedTuple):
     first_goal_updates: Int[Array, ""]
 
 
-class _Pass(NamedTuple):
-    run: _Run
-    snap: _Run
-    solved: Bool[Array, ""]
-
-
-def _select(pick: Bool[Array, "*B"], a: _Run, b: _Run) -> _Run:
-    def one(x: Array, y: Array) -> Array:
-        return jnp.where(pick.reshape(pick.shape + (1,) * (x.ndim - pick.ndim)), x, y)
-
-    out: _Run = jax.tree.map(one, a, b)
-    return out
-
-
 def _step(
     env: TabularMDP, config: DynaQConfig, start: Int[Array, ""], r: _Run, on: Bool[Array, ""]
 ) -> _Run:
@@ -204,51 +198,57 @@ def _step(
     )
 
 
+STEPS_PER_CHECK_OF_THE_LOOP = 16
+"""Real steps (each followed by its check of the greedy path) per iteration of the loop over
+``any seed still running``: the loop's own overhead, shared."""
+
+
 @typed_jit
-def _begin(env: TabularMDP, config: DynaQConfig, keys: Key, start: Int[Array, ""]) -> _Pass:
+def _begin(env: TabularMDP, config: DynaQConfig, keys: Key, start: Int[Array, ""]) -> _Run:
     def first(k: Key) -> _Run:
         zero = jnp.zeros((), jnp.int32)
         agent = init(env.n_states, env.n_actions, config)
         k, _ = jax.random.split(k)  # as sweeping.updates_until_optimal: the same trajectories
         return _Run(agent, k, start, zero, zero, zero, zero, zero)
 
-    run = jax.vmap(first)(keys)
-    return _Pass(run, run, jnp.zeros(keys.shape, jnp.bool_))
+    return jax.vmap(first)(keys)
 
 
 @functools.partial(jax.jit, static_argnames="horizon")
-def _advance(
-    p: _Pass,
+def _solve(
+    run: _Run,
     env: TabularMDP,
     config: DynaQConfig,
     walk: tuple[Int[Array, "S A"], Bool[Array, " S"], Int[Array, ""]],
-    chunk: Int[Array, ""],
     max_steps: Int[Array, ""],
     *,
     horizon: int,
-) -> _Pass:
-    """Chunks of ``chunk`` real steps, each followed by a check of the greedy path, until every
-    seed is solved or capped; a seed solved at a check keeps, in ``snap``, its state at the
-    check before."""
+) -> tuple[_Run, Bool[Array, " B"]]:
+    """Real steps, each followed by a check of the greedy path, until every seed is solved or
+    capped."""
     successors, goal, start = walk
 
-    def chunk_of_steps(p: _Pass) -> _Pass:
-        def body(_: Int[Array, ""], r: _Run) -> _Run:
-            on = ~p.solved & (r.steps < max_steps)
-            return jax.vmap(lambda one, o: _step(env, config, start, one, o))(r, on)
+    def done(q: QTable) -> Bool[Array, ""]:
+        return greedy_walk_reaches_goal(successors, goal, q, start, horizon)
 
-        run = jax.lax.fori_loop(0, chunk, body, p.run)
+    def one(_: Int[Array, ""], c: tuple[_Run, Bool[Array, " B"]]) -> tuple[_Run, Bool[Array, " B"]]:
+        r, solved = c
+        on = ~solved & (r.steps < max_steps)
+        r = jax.vmap(lambda x, o: _step(env, config, start, x, o))(r, on)
+        return r, solved | (on & jax.vmap(done)(r.agent.q))
 
-        def done(q: QTable) -> Bool[Array, ""]:
-            return greedy_walk_reaches_goal(successors, goal, q, start, horizon)
+    def block(c: tuple[_Run, Bool[Array, " B"]]) -> tuple[_Run, Bool[Array, " B"]]:
+        out: tuple[_Run, Bool[Array, " B"]] = jax.lax.fori_loop(
+            0, STEPS_PER_CHECK_OF_THE_LOOP, one, c
+        )
+        return out
 
-        ok = jax.vmap(done)(run.agent.q) & ~p.solved
-        return _Pass(run, _select(ok, p.run, p.snap), p.solved | ok)
+    def running(c: tuple[_Run, Bool[Array, " B"]]) -> Bool[Array, ""]:
+        return jnp.any(~c[1] & (c[0].steps < max_steps))
 
-    def cond(p: _Pass) -> Bool[Array, ""]:
-        return jnp.any(~p.solved & (p.run.steps < max_steps))
-
-    out: _Pass = jax.lax.while_loop(cond, chunk_of_steps, p)
+    out: tuple[_Run, Bool[Array, " B"]] = jax.lax.while_loop(
+        running, block, (run, jnp.zeros(run.steps.shape, jnp.bool_))
+    )
     return out
 
 
@@ -259,23 +259,19 @@ def solve_until_near_optimal(
     *,
     slack: float = 1.2,
     max_steps: int = 3_000_000,
-    chunk: int = 64,
 ) -> SolveResult:
     """Train one agent per key until its greedy path from the start reaches the goal within
     ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates.
 
-    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``; an
-    episode ends on termination and the next starts at the start cell. The greedy path is checked
-    every ``chunk`` real steps; a seed whose check succeeds stops, and its last chunk is then
-    replayed from its state at the check before, with a check after every step (module
-    docstring): the result is that of a check after every real step, the same keys giving the
-    same trajectories as ``sweeping.updates_until_optimal``. ``max_steps`` real steps cap every
-    seed. One compiled loop (``vmap`` over ``keys`` ``[B]``), run twice: the search and the
-    replay; ``env`` and ``config`` are its arguments, so configs that differ only in their
-    leaves (``epsilon``, ``optimism``) share it.
+    Each real step: ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``, then the
+    check of the greedy path (``greedy_walk_reaches_goal``); an episode ends on termination and
+    the next starts at the start cell. A solved seed stops (its steps are masked) while the rest
+    of the batch runs on; ``max_steps`` real steps cap every seed. The same keys give the same
+    trajectories, and so the same answer, as ``sweeping.updates_until_optimal`` (whose pointer
+    doubling costs ``O(S log L)`` a check, this walk ``O(L A)`` at most). One compiled loop,
+    ``vmap`` over ``keys`` ``[B]``, with ``env`` and ``config`` as its arguments: configs that
+    differ only in their leaves (``epsilon``, ``optimism``) share it.
     """
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"solve_until_near_optimal: chunk must be an int >= 1, got {chunk!r}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(
             f"solve_until_near_optimal: max_steps must be an int >= 1, got {max_steps!r}"
@@ -284,22 +280,9 @@ def solve_until_near_optimal(
     succ, goal, start = maze_successors(env)
     walk = (jnp.asarray(succ), jnp.asarray(goal), jnp.asarray(start, jnp.int32))
     cap = jnp.asarray(max_steps, jnp.int32)
-    found = _advance(
-        _begin(env, config, keys, walk[2]),
-        env,
-        config,
-        walk,
-        jnp.asarray(chunk, jnp.int32),
-        cap,
-        horizon=horizon,
-    )
-    # The replay: the solved seeds from their state at their last failed check, one step per
-    # check; the others stay as they are (marked solved, so they do not move).
-    again = _Pass(_select(found.solved, found.snap, found.run), found.snap, ~found.solved)
-    out = _advance(again, env, config, walk, jnp.asarray(1, jnp.int32), cap, horizon=horizon)
-    r = out.run
+    r, solved = _solve(_begin(env, config, keys, walk[2]), env, config, walk, cap, horizon=horizon)
     return SolveResult(
-        r.updates, r.steps, r.episodes, found.solved, r.first_goal_steps, r.first_goal_updates
+        r.updates, r.steps, r.episodes, solved, r.first_goal_steps, r.first_goal_updates
     )
 
 
@@ -332,7 +315,6 @@ def book_example_8_4(
     *,
     seed: int = 0,
     max_steps: int = 3_000_000,
-    chunk: int = 64,
     learning_rate: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Example 8.4 on the book's axis: for every size (``book_maze(j)``), planner and way to
@@ -350,9 +332,7 @@ def book_example_8_4(
                 config = book_config(planner, exploration, learning_rate)
                 with Stopwatch() as watch:
                     res = jax.device_get(
-                        solve_until_near_optimal(
-                            env, config, keys, max_steps=max_steps, chunk=chunk
-                        )
+                        solve_until_near_optimal(env, config, keys, max_steps=max_steps)
                     )
                 timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
                 solved = np.asarray(res.solved)

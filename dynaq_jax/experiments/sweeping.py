@@ -160,17 +160,14 @@ def updates_until_optimal(
     *,
     slack: float = 1.2,
     max_steps: int = 1_000_000,
-    chunk: int = 64,
 ) -> UpdatesResult:
     """Train one agent per key until its greedy path from the start reaches the goal within
     ``floor(slack * L)`` steps (``L = shortest_path_length(env)``); count the updates: the
-    answer of a check after every real step (``example84.solve_until_near_optimal``, which
-    checks every ``chunk`` steps and replays the last chunk of a solved seed). Each real step:
+    answer of a check after every real step (``example84.solve_until_near_optimal``, a walk
+    along the greedy path after each step). Each real step:
     ``a ~ act``, ``(s', r, terminated) ~ env``, ``agent.step_counted``; an episode ends on
     termination; ``max_steps`` real steps cap every seed. ``vmap`` over ``keys`` ``[B]``."""
-    return solve_until_near_optimal(
-        env, config, keys, slack=slack, max_steps=max_steps, chunk=chunk
-    )
+    return solve_until_near_optimal(env, config, keys, slack=slack, max_steps=max_steps)
 
 
 def example_8_4(
@@ -413,9 +410,6 @@ class SweepingOptions:
     exploration: Annotated[tuple[str, ...], EXPLORATIONS, EXPLORATIONS.cli()] = tuple(EXPLORATION)
     """example84 --axis book: epsilon (the book's epsilon-greedy) and/or optimism (R-max,
     greedy)"""
-    chunk: PositiveInt = 64
-    """example84: real steps between two checks of the greedy path (the result does not depend
-    on it)"""
     max_steps: PositiveInt = 3_000_000
     """example84: real-step cap per seed"""
     learning_rate: LearningRate = 0.5
@@ -535,7 +529,6 @@ def _main_book(args: SweepingOptions) -> int:
         args.seeds,
         seed=args.seed,
         max_steps=args.max_steps,
-        chunk=args.chunk,
         learning_rate=args.learning_rate,
     )
     with staged_output(args.out, keep=_is_own) as folder:
