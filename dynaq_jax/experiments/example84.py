@@ -134,11 +134,13 @@ def greedy_walk_reaches_goal(
     steps, ``O(horizon A)``, that stops early at a goal or in a loop of one or two states (the
     same answer as ``sweeping.greedy_reaches_goal``'s pointer doubling, ``O(S log horizon)``)."""
 
-    def more(c: tuple[Int[Array, ""], ...]) -> Bool[Array, ""]:
+    Walk = tuple[Int[Array, ""], Int[Array, ""], Int[Array, ""], Int[Array, ""]]
+
+    def more(c: Walk) -> Bool[Array, ""]:
         i, pos, _, stuck = c
         return (i < horizon) & ~goal[pos] & (stuck == 0)
 
-    def walk(c: tuple[Int[Array, ""], ...]) -> tuple[Int[Array, ""], ...]:
+    def walk(c: Walk) -> Walk:
         i, pos, prev, _ = c
         nxt = successors[pos, first_argmax(q[pos])]
         return i + 1, nxt, pos, ((nxt == pos) | (nxt == prev)).astype(jnp.int32)
