@@ -95,6 +95,7 @@ def test_book_command_writes_its_tables(
 ) -> None:
     def stub(env: Any, config: Any, keys: Any, **kwargs: Any) -> SolveResult:
         n = len(keys)
+        assert float(config.theta) == pytest.approx(1e-6)  # --theta reaches the agent
         per = 6 if config.planner == "sample" else 2
         steps = np.full(n, 10 * free_cells(env), np.int32)
         first = steps // 2
@@ -102,10 +103,11 @@ def test_book_command_writes_its_tables(
 
     monkeypatch.setattr(example84, "solve_until_near_optimal", stub)
     out = tmp_path / "book"
-    args = SweepingOptions(axis="book", doublings=(0, 1), seeds=3, out=out, pin=False)
+    args = SweepingOptions(axis="book", doublings=(0, 1), seeds=3, out=out, pin=False, theta=1e-6)
     assert sweeping.main(args) == 0
     rows = example84_rows(out)
     assert len(rows) == 2 * 2 * 2 and all(r["solved"] == 2 for r in rows)
+    assert {r["theta"] for r in rows} == {1e-6}
     assert {r["updates_per_step"] for r in rows} == {6.0, 2.0}
     text = capsys.readouterr().out
     assert "epsilon:" in text and "optimism:" in text and "| 94 | 1x2 blocks | 22 |" in text

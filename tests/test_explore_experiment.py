@@ -77,3 +77,5 @@ def test_explore_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(curves) == 2 * 2  # two evaluations (every 100 steps) per cell
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == 3 and (out / "explore.png").stat().st_size > 0
+    # The compact model, exact for RiverSwim: its pairs have at most 3 next states.
+    assert summary["outcome_slots"] == {"river-swim": 3}

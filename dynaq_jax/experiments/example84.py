@@ -54,6 +54,10 @@ from dynaq_jax.rng import split_key
 from dynaq_jax.state import DynaQState
 from dynaq_jax.types import Key, QTable
 
+BOOK_THETA = 1e-4
+"""Prioritized sweeping's threshold in the book's Example 8.4. With gamma 0.95 a value at ``d``
+steps from the goal is ``0.95^d``: at 6,016 cells the start is 176 steps away, ``0.95^176 =
+1.2e-4``, so the errors that would carry the goal's value to the start fall below it."""
 BOOK_DOUBLINGS = tuple(range(8))
 """``j`` of the book's sizes: ``47 * 2^j`` free cells."""
 
@@ -291,7 +295,9 @@ def solve_until_near_optimal(
 # -- the experiment -------------------------------------------------------------------------------
 
 
-def book_config(planner: str, exploration: str, learning_rate: float = 0.5) -> DynaQConfig:
+def book_config(
+    planner: str, exploration: str, learning_rate: float = 0.5, theta: float = BOOK_THETA
+) -> DynaQConfig:
     """Example 8.4's agent (alpha 0.5, gamma 0.95, n = 5, theta 1e-4, the deterministic model)
     with ``planner`` and the exploration ``EXPLORATION[exploration]``."""
     return DynaQConfig(
@@ -299,7 +305,7 @@ def book_config(planner: str, exploration: str, learning_rate: float = 0.5) -> D
         discount=0.95,
         planning_steps=5,
         model="deterministic",
-        theta=1e-4,
+        theta=theta,
         planner=planner,
         epsilon=EXPLORATION[exploration]["epsilon"],
         optimism=EXPLORATION[exploration]["optimism"],
@@ -318,6 +324,7 @@ def book_example_8_4(
     seed: int = 0,
     max_steps: int = 3_000_000,
     learning_rate: float = 0.5,
+    theta: float = BOOK_THETA,
 ) -> list[dict[str, Any]]:
     """Example 8.4 on the book's axis: for every size (``book_maze(j)``), planner and way to
     explore, the statistics over the solved seeds of the updates and the real steps until the
@@ -331,7 +338,7 @@ def book_example_8_4(
         kr, kc = book_scale(j)
         for planner in planners:
             for exploration in explorations:
-                config = book_config(planner, exploration, learning_rate)
+                config = book_config(planner, exploration, learning_rate, theta)
                 with Stopwatch() as watch:
                     res = jax.device_get(
                         solve_until_near_optimal(env, config, keys, max_steps=max_steps)
@@ -353,6 +360,7 @@ def book_example_8_4(
                         "exploration": exploration,
                         **EXPLORATION[exploration],
                         "learning_rate": learning_rate,
+                        "theta": theta,
                         "seeds": n_seeds,
                         "solved": int(solved.sum()),
                         "updates": spread(upd) if upd.size else _NAN,

@@ -32,6 +32,7 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import (
     TabularMDP,
     continuation_matrix,
+    distinct_outcomes,
     expected_rewards,
     from_gymnasium,
     river_swim,
@@ -97,6 +98,14 @@ sampling)."""
 
 BASE = DynaQConfig(learning_rate=0.1, discount=0.95, planning_steps=20, epsilon=0.1)
 """The issue's protocol: ``gamma = 0.95``, ``n = 20``, ``alpha = 0.1``."""
+
+
+def model_for(env: TabularMDP, base: DynaQConfig = BASE) -> DynaQConfig:
+    """``base`` with the compact count model sized from ``env``'s tables
+    (``outcome_slots = distinct_outcomes(env)``: exact, as no pair has more outcomes; 3 for
+    RiverSwim and slippery FrozenLake, 2 for SixArms). Every option works on it, and
+    posterior sampling draws its Dirichlet over those slots instead of all ``S`` next states."""
+    return base.replace(outcome_slots=distinct_outcomes(env))
 
 
 def option_config(option: str, planner: str, base: DynaQConfig = BASE) -> DynaQConfig | None:
@@ -220,7 +229,7 @@ def run(
             mdp, j_star = made[env_name]
             every = min(spec.eval_every, (steps or {}).get(env_name, spec.n_steps))
             n_steps = max((steps or {}).get(env_name, spec.n_steps) // every, 1) * every
-            config = option_config(option, planner)
+            config = option_config(option, planner, model_for(mdp))
             assert config is not None
             values = np.asarray(_run_seeds(mdp, config, keys, n_steps, every), np.float64)
             regret = (j_star - values) / j_star
@@ -320,6 +329,9 @@ def write_explore(
         "seeds": n_seeds,
         "reach": REACH,
         "base_config": BASE.to_dict(),
+        "outcome_slots": {
+            e: model_for(ENVS[e].make()).outcome_slots for e in dict.fromkeys(r.env for r in rows)
+        },
         "options": OPTIONS,
         "rows": [dataclasses.asdict(r) for r in rows],
     }
@@ -336,6 +348,7 @@ __all__ = [
     "ExploreRow",
     "format_explore",
     "greedy_value",
+    "model_for",
     "optimal_value",
     "option_config",
     "plot_explore",

@@ -216,6 +216,7 @@ LEARNING_RATE = FieldCheck(float, config_field="learning_rate", metavar="ALPHA")
 DISCOUNT = FieldCheck(float, config_field="discount", metavar="GAMMA")
 EPSILON = FieldCheck(float, config_field="epsilon")
 KAPPA = FieldCheck(float, config_field="kappa")
+THETA = FieldCheck(float, config_field="theta")
 PLUS_KAPPA = FieldCheck(
     float, "> 0 (the Dyna-Q+ bonus)", minimum=0.0, strict=True, config_field="kappa"
 )
@@ -243,6 +244,8 @@ Epsilon = Annotated[float, EPSILON, EPSILON.cli()]
 """``DynaQConfig.epsilon``: in ``[0, 1]``."""
 Kappa = Annotated[float, KAPPA, KAPPA.cli()]
 """``DynaQConfig.kappa``: ``>= 0`` (``0`` is plain Dyna-Q)."""
+Theta = Annotated[float, THETA, THETA.cli()]
+"""``DynaQConfig.theta``: prioritized sweeping's priority threshold, ``>= 0``."""
 PlusKappa = Annotated[float, PLUS_KAPPA, PLUS_KAPPA.cli()]
 """A Dyna-Q+ ``kappa``: ``> 0`` (and a valid ``DynaQConfig.kappa``)."""
 PlanningSteps = Annotated[int, PLANNING_STEPS, PLANNING_STEPS.cli()]
@@ -277,6 +280,7 @@ __all__ = [
     "PLUS_KAPPA",
     "POSITIVE_INT",
     "SEED",
+    "THETA",
     "Discount",
     "Epsilon",
     "FieldCheck",
@@ -288,6 +292,7 @@ __all__ = [
     "PlusKappa",
     "PositiveInt",
     "Seed",
+    "Theta",
     "check_fields",
     "check_planning_draw",
     "field_checks",

@@ -47,6 +47,7 @@ from dynaq_jax.experiments.common import (
 )
 from dynaq_jax.experiments.example84 import (
     BOOK_DOUBLINGS,
+    BOOK_THETA,
     EXPLORATION,
     SolveResult,
     book_example_8_4,
@@ -63,6 +64,7 @@ from dynaq_jax.experiments.options import (
     LearningRate,
     PositiveInt,
     Seed,
+    Theta,
     check_fields,
     check_planning_draw,
 )
@@ -414,6 +416,9 @@ class SweepingOptions:
     """example84: real-step cap per seed"""
     learning_rate: LearningRate = 0.5
     """example84: alpha (the book: 0.5)"""
+    theta: Theta = BOOK_THETA
+    """example84 --axis book: prioritized sweeping's priority threshold (the book: 1e-4; at
+    6,016 cells the start's value 0.95^176 is about 1.2e-4, and smaller errors are not swept)"""
     bench_seeds: PositiveInt = 8
     """scaling: agents per timed run"""
     bench_steps: PositiveInt = 2000
@@ -530,6 +535,7 @@ def _main_book(args: SweepingOptions) -> int:
         seed=args.seed,
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
+        theta=args.theta,
     )
     with staged_output(args.out, keep=_is_own) as folder:
         write_json(folder / "example84_book.json", rows)
