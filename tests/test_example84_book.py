@@ -6,13 +6,18 @@ What each test guards:
   columns doubled first; ``scale_layout_rc(k, k)`` is ``envs.scale_layout(k)``.
 - ``test_walk_agrees_with_pointer_doubling``: the greedy walk of the new loop and the pointer
   doubling of the old one answer alike for any ``Q``.
-- ``test_checking_every_chunk_gives_the_every_step_answer``: the loop that checks every ``chunk``
-  steps and replays the last chunk returns what a check after every step returns.
+- ``test_the_count_stops_at_the_first_near_optimal_step``: the greedy path is checked after every
+  real step (a seed solved after ``k`` steps is unsolved when capped at ``k - 1``), whatever the
+  steps per iteration of the loop.
 - ``test_book_command_writes_its_tables``: ``dynaq-jax sweeping --axis book`` writes strict JSON,
-  the plot and one table per exploration (the loop replaced by a stub: nothing compiles).
+  the plot and one table per exploration (the loop replaced by a stub: nothing compiles);
+  ``--theta`` reaches the agent.
+- ``test_rows_computed_by_worker_processes_equal_the_rows_computed_here``: ``--jobs 2`` (two
+  spawned workers) gives the rows of one process, bit for bit.
 - ``test_scaling_table_and_plot``: the scaling table's growth column and its plot, from rows.
 """
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ import dynaq_jax as dq
 from dynaq_jax.envs import distinct_outcomes, maze_layout, scale_layout
 from dynaq_jax.envs.mazes import DYNA_MAZE_GOAL, DYNA_MAZE_START, DYNA_MAZE_WALLS
 from dynaq_jax.experiments import example84, scaling, sweeping
+from dynaq_jax.experiments.book_jobs import run_book
 from dynaq_jax.experiments.example84 import (
     SolveResult,
     book_config,
@@ -103,7 +109,9 @@ def test_book_command_writes_its_tables(
 
     monkeypatch.setattr(example84, "solve_until_near_optimal", stub)
     out = tmp_path / "book"
-    args = SweepingOptions(axis="book", doublings=(0, 1), seeds=3, out=out, pin=False, theta=1e-6)
+    args = SweepingOptions(
+        axis="book", doublings=(0, 1), seeds=3, out=out, pin=False, theta=1e-6, jobs=1
+    )
     assert sweeping.main(args) == 0
     rows = example84_rows(out)
     assert len(rows) == 2 * 2 * 2 and all(r["solved"] == 2 for r in rows)
@@ -136,3 +144,22 @@ def test_scaling_table_and_plot(tmp_path: Path) -> None:
     env = dq.dyna_maze()
     compact = scaling.bench_config(env, "sweeping", "compact")
     assert compact.outcome_slots == distinct_outcomes(env) == 1
+
+
+def test_rows_computed_by_worker_processes_equal_the_rows_computed_here() -> None:
+    """``run_book`` with two spawned workers gives ``book_example_8_4``'s rows, in its order,
+    bit for bit (timings aside)."""
+    args = ((0,), ("sample",), ("epsilon", "optimism"), 2)
+    kwargs: dict[str, Any] = {"max_steps": 2000, "pin": False}
+    here = run_book(*args, jobs=1, **kwargs)
+    there = run_book(*args, jobs=2, **kwargs)
+
+    def text(rows: list[dict[str, Any]]) -> str:  # NaN statistics compare equal as text
+        timing = ("compile_s", "run_s")
+        return json.dumps([{k: v for k, v in r.items() if k not in timing} for r in rows])
+
+    assert text(there) == text(here)
+    assert any(r["solved"] for r in here)
+    assert [r["exploration"] for r in there] == ["epsilon", "optimism"]
+    with pytest.raises(ValueError, match="jobs must be an int >= 1, got 0"):
+        run_book(*args, jobs=0)

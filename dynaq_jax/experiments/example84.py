@@ -315,6 +315,58 @@ def book_config(
 _NAN = dict.fromkeys(("mean", "sd", "se", "min", "p10", "median", "p90", "max"), math.nan)
 
 
+def book_cell(
+    doublings: int,
+    planner: str,
+    exploration: str,
+    n_seeds: int,
+    *,
+    seed: int = 0,
+    max_steps: int = 3_000_000,
+    learning_rate: float = 0.5,
+    theta: float = BOOK_THETA,
+) -> dict[str, Any]:
+    """One row of ``book_example_8_4``: size ``book_maze(doublings)``, one planner, one way to
+    explore, ``n_seeds`` seeds (``jax.random.split(jax.random.key(seed), n_seeds)``); printed
+    as it is measured."""
+    keys = jax.random.split(jax.random.key(seed), n_seeds)
+    env = book_maze(doublings)
+    kr, kc = book_scale(doublings)
+    config = book_config(planner, exploration, learning_rate, theta)
+    with Stopwatch() as watch:
+        res = jax.device_get(solve_until_near_optimal(env, config, keys, max_steps=max_steps))
+    timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
+    solved = np.asarray(res.solved)
+    upd = np.asarray(res.updates, np.float64)[solved]
+    steps = np.asarray(res.steps, np.float64)[solved]
+    first = np.asarray(res.first_goal_steps, np.float64)
+    first_upd = np.asarray(res.first_goal_updates, np.float64)
+    row = {
+        "doublings": doublings,
+        "block": [kr, kc],
+        "states": free_cells(env),
+        "cells": env.n_states,
+        "shortest_path": shortest_path_length(env),
+        "planner": planner,
+        "exploration": exploration,
+        **EXPLORATION[exploration],
+        "learning_rate": learning_rate,
+        "theta": theta,
+        "seeds": n_seeds,
+        "solved": int(solved.sum()),
+        "updates": spread(upd) if upd.size else _NAN,
+        "real_steps": spread(steps) if steps.size else _NAN,
+        "first_goal_steps": spread(first[solved]) if upd.size else _NAN,
+        "first_goal_updates": spread(first_upd[solved]) if upd.size else _NAN,
+        "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
+        "episodes_mean": float(np.mean(res.episodes)),
+        "compile_s": timing.compile_s,
+        "run_s": timing.run_s,
+    }
+    print(_line(row), flush=True)
+    return row
+
+
 def book_example_8_4(
     doublings: Sequence[int],
     planners: Sequence[str],
@@ -329,54 +381,24 @@ def book_example_8_4(
     """Example 8.4 on the book's axis: for every size (``book_maze(j)``), planner and way to
     explore, the statistics over the solved seeds of the updates and the real steps until the
     greedy path was near-optimal, and the updates per real step (for prioritized sweeping the
-    pops above ``theta`` per real step: the ratio of the means). One row each, printed as it is
-    measured; the explorations of one size and planner share one compiled loop."""
-    keys = jax.random.split(jax.random.key(seed), n_seeds)
-    rows: list[dict[str, Any]] = []
-    for j in doublings:
-        env = book_maze(j)
-        kr, kc = book_scale(j)
-        for planner in planners:
-            for exploration in explorations:
-                config = book_config(planner, exploration, learning_rate, theta)
-                with Stopwatch() as watch:
-                    res = jax.device_get(
-                        solve_until_near_optimal(env, config, keys, max_steps=max_steps)
-                    )
-                timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
-                solved = np.asarray(res.solved)
-                upd = np.asarray(res.updates, np.float64)[solved]
-                steps = np.asarray(res.steps, np.float64)[solved]
-                first = np.asarray(res.first_goal_steps, np.float64)
-                first_upd = np.asarray(res.first_goal_updates, np.float64)
-                rows.append(
-                    {
-                        "doublings": j,
-                        "block": [kr, kc],
-                        "states": free_cells(env),
-                        "cells": env.n_states,
-                        "shortest_path": shortest_path_length(env),
-                        "planner": planner,
-                        "exploration": exploration,
-                        **EXPLORATION[exploration],
-                        "learning_rate": learning_rate,
-                        "theta": theta,
-                        "seeds": n_seeds,
-                        "solved": int(solved.sum()),
-                        "updates": spread(upd) if upd.size else _NAN,
-                        "real_steps": spread(steps) if steps.size else _NAN,
-                        "first_goal_steps": spread(first[solved]) if upd.size else _NAN,
-                        "first_goal_updates": spread(first_upd[solved]) if upd.size else _NAN,
-                        "updates_per_step": float(upd.sum() / steps.sum())
-                        if upd.size
-                        else math.nan,
-                        "episodes_mean": float(np.mean(res.episodes)),
-                        "compile_s": timing.compile_s,
-                        "run_s": timing.run_s,
-                    }
-                )
-                print(_line(rows[-1]), flush=True)
-    return rows
+    pops above ``theta`` per real step: the ratio of the means). One row each
+    (``book_cell``), in this order; the explorations of one size and planner share one compiled
+    loop. ``experiments.book_jobs`` runs the same rows over several cores."""
+    return [
+        book_cell(
+            j,
+            planner,
+            exploration,
+            n_seeds,
+            seed=seed,
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            theta=theta,
+        )
+        for j in doublings
+        for planner in planners
+        for exploration in explorations
+    ]
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -484,6 +506,7 @@ __all__ = [
     "EXPLORATION",
     "PLANNER_LABELS",
     "SolveResult",
+    "book_cell",
     "book_config",
     "book_example_8_4",
     "book_markdown",

@@ -55,13 +55,14 @@ cells, 121 MB at 1,944)."""
 PLANNERS = {"sample": "Dyna-Q", "sweeping": "prioritized sweeping"}
 
 
-def pin_to_one_core() -> int | None:
-    """Pin every thread of this process to one core (the lowest it may use) and return it;
-    ``None`` where the platform cannot (no ``sched_setaffinity``). XLA then compiles without
-    splitting operations over threads (module docstring)."""
+def pin_to_one_core(core: int | None = None) -> int | None:
+    """Pin every thread of this process to one core (``core``, by default the lowest it may
+    use) and return it; ``None`` where the platform cannot (no ``sched_setaffinity``). XLA then
+    compiles without splitting operations over threads (module docstring)."""
     if not hasattr(os, "sched_setaffinity"):
         return None
-    core = min(os.sched_getaffinity(0))
+    if core is None:
+        core = min(os.sched_getaffinity(0))
     for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]:
         try:
             os.sched_setaffinity(int(tid), {core})

@@ -37,6 +37,7 @@ from jaxtyping import Array, Bool, Int
 
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import TabularMDP, dyna_maze, from_gymnasium, optimal_success_probability
+from dynaq_jax.experiments.book_jobs import available_cores, run_book
 from dynaq_jax.experiments.common import (
     Stopwatch,
     horizon_optimal_success,
@@ -50,7 +51,6 @@ from dynaq_jax.experiments.example84 import (
     BOOK_THETA,
     EXPLORATION,
     SolveResult,
-    book_example_8_4,
     book_markdown,
     free_cells,
     maze_successors,
@@ -416,6 +416,9 @@ class SweepingOptions:
     """example84: real-step cap per seed"""
     learning_rate: LearningRate = 0.5
     """example84: alpha (the book: 0.5)"""
+    jobs: PositiveInt | None = None
+    """example84 --axis book: worker processes, each on its own core (default: one per core
+    this process may use)"""
     theta: Theta = BOOK_THETA
     """example84 --axis book: prioritized sweeping's priority threshold (the book: 1e-4; at
     6,016 cells the start's value 0.95^176 is about 1.2e-4, and smaller errors are not swept)"""
@@ -524,14 +527,14 @@ def _main_scaling(args: SweepingOptions) -> int:
 
 
 def _main_book(args: SweepingOptions) -> int:
-    if args.pin:
-        pin_to_one_core()
     planners = args.planners or ["sample", "sweeping"]
-    rows = book_example_8_4(
+    rows = run_book(
         args.doublings,
         planners,
         args.exploration,
         args.seeds,
+        jobs=args.jobs or len(available_cores()),
+        pin=args.pin,
         seed=args.seed,
         max_steps=args.max_steps,
         learning_rate=args.learning_rate,
