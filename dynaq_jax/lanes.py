@@ -37,11 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Int
 
-CACHE_BYTES = 2 * 2**20
-"""The cache budget the CPU lanes are sized for: 2 MiB. On the 2-core development machine (512 KiB
-of L2 per core, a 32 MiB L3 shared with other machines, at load 4-6) step-budget mode ran 1000
-FrozenLake seeds (14 KiB of agent state and planning draws each) 1.1-1.5 times as fast in
-batches of 125-250 as in one batch of 1000; 125 was the best of 84, 125, 167, 250 and 1000."""
+CACHE_BYTES = 16 * 2**20
+"""The cache budget the CPU lanes are sized for: 16 MiB, half the development machine's shared
+L3 (32 MiB; 512 KiB of L2 per core). With nothing else running, step-budget mode ran FrozenLake
+seeds (14 KiB of agent state and planning draws each) fastest in batches of about 1000: 1000 seeds
+at 36.8 M planning updates/s in one batch against 30.2-33.3 in batches of 143 to 500, and 10000
+seeds at 34.1 M/s in batches of 1000 against 27.6 in batches of 2500, 27.7 in one batch and 29.5
+in batches of 145 (best of 5 calls each). An earlier budget of 2 MiB (batches of 143) had been
+tuned on the same machine at load 4-6, where smaller batches won."""
 STREAM_FROM = 512
 """Episode mode streams seeds through lanes from this many seeds (per device) on: at least 4
 seeds pass through each lane."""
