@@ -100,6 +100,7 @@ def book_maze_rc(rows: int, cols: int) -> TabularMDP:
     return grid_maze(scale_layout_rc(base, rows, cols), name=f"DynaMaze-{rows}x{cols}")
 
 
+@functools.cache
 def book_maze(doublings: int) -> TabularMDP:
     """The Dyna maze with ``47 * 2^doublings`` free cells (module docstring)."""
     return book_maze_rc(*book_scale(doublings))
@@ -315,6 +316,20 @@ def book_config(
 _NAN = dict.fromkeys(("mean", "sd", "se", "min", "p10", "median", "p90", "max"), math.nan)
 
 
+def solved_statistics(res: SolveResult) -> dict[str, Any]:
+    """Over the solved seeds of ``res``: their number, ``spread`` of the updates and of the real
+    steps (all NaN where none was solved) and the updates per real step (ratio of the sums)."""
+    solved = np.asarray(res.solved)
+    upd = np.asarray(res.updates, np.float64)[solved]
+    steps = np.asarray(res.steps, np.float64)[solved]
+    return {
+        "solved": int(solved.sum()),
+        "updates": spread(upd) if upd.size else dict(_NAN),
+        "real_steps": spread(steps) if steps.size else dict(_NAN),
+        "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
+    }
+
+
 def book_cell(
     doublings: int,
     planner: str,
@@ -337,10 +352,8 @@ def book_cell(
         res = jax.device_get(solve_until_near_optimal(env, config, keys, max_steps=max_steps))
     timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
     solved = np.asarray(res.solved)
-    upd = np.asarray(res.updates, np.float64)[solved]
-    steps = np.asarray(res.steps, np.float64)[solved]
-    first = np.asarray(res.first_goal_steps, np.float64)
-    first_upd = np.asarray(res.first_goal_updates, np.float64)
+    first = np.asarray(res.first_goal_steps, np.float64)[solved]
+    first_upd = np.asarray(res.first_goal_updates, np.float64)[solved]
     row = {
         "doublings": doublings,
         "block": [kr, kc],
@@ -353,12 +366,9 @@ def book_cell(
         "learning_rate": learning_rate,
         "theta": theta,
         "seeds": n_seeds,
-        "solved": int(solved.sum()),
-        "updates": spread(upd) if upd.size else _NAN,
-        "real_steps": spread(steps) if steps.size else _NAN,
-        "first_goal_steps": spread(first[solved]) if upd.size else _NAN,
-        "first_goal_updates": spread(first_upd[solved]) if upd.size else _NAN,
-        "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
+        **solved_statistics(res),
+        "first_goal_steps": spread(first) if first.size else _NAN,
+        "first_goal_updates": spread(first_upd) if first.size else _NAN,
         "episodes_mean": float(np.mean(res.episodes)),
         "compile_s": timing.compile_s,
         "run_s": timing.run_s,
@@ -519,4 +529,5 @@ __all__ = [
     "plot_book",
     "scale_layout_rc",
     "solve_until_near_optimal",
+    "solved_statistics",
 ]

@@ -185,6 +185,8 @@ class ExploreRow:
     env: str
     option: str
     planner: str
+    outcome_slots: int
+    """The compact model's slots the cell ran with (``model_for``)."""
     reached: float
     """Fraction of seeds with ``J(pi_T) >= 0.9 J*`` at the last evaluation."""
     final_ratio: float
@@ -238,6 +240,7 @@ def run(
                     env=env_name,
                     option=option,
                     planner=planner,
+                    outcome_slots=config.outcome_slots,
                     reached=float(np.mean(values[:, -1] >= REACH * j_star)),
                     final_ratio=float(np.mean(values[:, -1] / j_star)),
                     cumulative_regret=float(np.mean(regret.sum(-1) * every)),
@@ -329,9 +332,7 @@ def write_explore(
         "seeds": n_seeds,
         "reach": REACH,
         "base_config": BASE.to_dict(),
-        "outcome_slots": {
-            e: model_for(ENVS[e].make()).outcome_slots for e in dict.fromkeys(r.env for r in rows)
-        },
+        "outcome_slots": {r.env: r.outcome_slots for r in rows},
         "options": OPTIONS,
         "rows": [dataclasses.asdict(r) for r in rows],
     }

@@ -56,6 +56,7 @@ from dynaq_jax.experiments.example84 import (
     maze_successors,
     plot_book,
     solve_until_near_optimal,
+    solved_statistics,
 )
 from dynaq_jax.experiments.frozen_lake import FROZEN_LAKE_MAP
 from dynaq_jax.experiments.options import (
@@ -198,12 +199,6 @@ def example_8_4(
                 config = example_config(planner, learning_rate)
                 res = jax.device_get(updates_until_optimal(env, config, keys, max_steps=max_steps))
             timing = watch.timing(int(np.sum(res.steps)), int(np.sum(res.updates)))
-            solved = np.asarray(res.solved)
-            upd = np.asarray(res.updates, np.float64)[solved]
-            steps = np.asarray(res.steps, np.float64)[solved]
-            nan = dict.fromkeys(
-                ("mean", "sd", "se", "min", "p10", "median", "p90", "max"), math.nan
-            )
             rows.append(
                 {
                     "scale": k,
@@ -212,10 +207,7 @@ def example_8_4(
                     "planner": planner,
                     "learning_rate": learning_rate,
                     "seeds": n_seeds,
-                    "solved": int(solved.sum()),
-                    "updates": spread(upd) if upd.size else nan,
-                    "real_steps": spread(steps) if steps.size else nan,
-                    "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
+                    **solved_statistics(res),
                     "steps_mean": float(np.mean(res.steps)),
                     "episodes_mean": float(np.mean(res.episodes)),
                     "compile_s": timing.compile_s,
