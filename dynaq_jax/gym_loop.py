@@ -253,7 +253,7 @@ def _run_single(
     s = check.state(obs)
     # No transition yet (learn=False): this call only draws the first action.
     buffers, a_dev = call(buffers, cfg, host_vector(0, 0, 0.0, 0, False, False, s, True))
-    a = int(a_dev)
+    a = int(np.asarray(a_dev))
     episode = t_ep = steps = 0
     ret = 0.0
     try:
@@ -284,7 +284,7 @@ def _run_single(
             buffers, a_dev = call(buffers, cfg, host)
             s = s_act
             if episode < n_episodes:
-                a = int(a_dev)  # the one device -> host transfer of the step
+                a = int(np.asarray(a_dev))  # the one device -> host transfer of the step
     finally:
         if bar is not None:
             bar.close()
