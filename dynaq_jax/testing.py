@@ -16,6 +16,7 @@ Needs ``hypothesis`` (``pip install "dynaq-jax[testing]"``); the rest of the lib
 import this module.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,10 +63,41 @@ def transitions(
 
 
 def histories(
-    n_states: int, n_actions: int, min_size: int = 1, max_size: int = 25
+    n_states: int,
+    n_actions: int,
+    min_size: int = 1,
+    max_size: int = 25,
+    *,
+    with_terminal: bool = False,
 ) -> st.SearchStrategy[list[Transition]]:
-    """A sequence of real transitions (a model's learning history)."""
-    return st.lists(transitions(n_states, n_actions), min_size=min_size, max_size=max_size)
+    """A sequence of real transitions (a model's learning history). ``with_terminal``: at least
+    one of them ends its episode (the last one is made to when none does), so that a test of
+    terminal states need not filter the histories."""
+    out = st.lists(transitions(n_states, n_actions), min_size=min_size, max_size=max_size)
+    return out.map(_end_one_episode) if with_terminal else out
+
+
+def _end_one_episode(history: list[Transition]) -> list[Transition]:
+    if not history or any(t[4] for t in history):
+        return history
+    s, a, r, s_next, _ = history[-1]
+    return [*history[:-1], (s, a, r, s_next, True)]
+
+
+@functools.cache
+def _takes_kappa(model: str, planner: str, outcome_slots: int, posterior: str) -> bool:
+    """Whether the planner and model accept Dyna-Q+'s ``kappa > 0`` (their ``check_config``)."""
+    try:
+        DynaQConfig(
+            kappa=1e-3,
+            model=model,
+            planner=planner,
+            outcome_slots=outcome_slots,
+            posterior=posterior,
+        )
+    except ValueError:
+        return False
+    return True
 
 
 @st.composite
@@ -77,16 +109,23 @@ def configs(
     outcome_slots: int = 3,
     dyna_q_plus: bool | None = None,
     posterior: str = "off",
+    rmax: bool | None = None,
 ) -> DynaQConfig:
     """A valid config of the given model and planner with random leaves (alpha, gamma, epsilon,
     and Dyna-Q+'s kappa or R-max's optimism and known-ness threshold where the planner takes them,
-    MBIE-EB's beta; ``dyna_q_plus`` forces kappa on or off; ``posterior`` is passed on). The
-    static fields are fixed by the arguments, so a test compiles once per (model, planner).
-    ``outcome_slots`` is set for every model and used by those that need it."""
-    kappa = draw(st.sampled_from([0.0, 0.0, 1e-3, 0.1])) if dyna_q_plus is None else 0.0
+    MBIE-EB's beta; ``dyna_q_plus`` forces kappa on or off, ``rmax=False`` optimism off;
+    ``posterior`` is passed on). The static fields are fixed by the arguments, so a test compiles
+    once per (model, planner). ``outcome_slots`` is set for every model and used by those that
+    need it. Kappa is drawn only where the planner and model take it (``dyna_q_plus=True``
+    otherwise gives the planner's own error)."""
+    kappa = 0.0
+    if dyna_q_plus is None and _takes_kappa(model, planner, outcome_slots, posterior):
+        kappa = draw(st.sampled_from([0.0, 0.0, 1e-3, 0.1]))
     if dyna_q_plus:
         kappa = draw(f32s(1e-3, 1.0))
-    optimism = draw(st.sampled_from([0.0, 0.0, 1.0])) if kappa == 0 else 0.0
+    optimism = 0.0
+    if kappa == 0 and rmax is not False:
+        optimism = draw(st.sampled_from([0.0, 0.0, 1.0]))
     known_threshold = draw(st.sampled_from([1, 1, 3])) if optimism > 0 else 1
     try:
         return DynaQConfig(

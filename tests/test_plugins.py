@@ -36,7 +36,11 @@ def test_model_invariants(model: str) -> None:
 @pytest.mark.parametrize("model", MODELS)
 def test_planning_never_bootstraps_through_terminals(model: str, planner: str) -> None:
     @settings(max_examples=10)
-    @given(testing.histories(S, A, min_size=3), testing.configs(model, planner), keys)
+    @given(
+        testing.histories(S, A, min_size=3, with_terminal=True),
+        testing.configs(model, planner, rmax=False),
+        keys,
+    )
     def check(history: list[testing.Transition], config: object, key: jax.Array) -> None:
         testing.check_no_bootstrap_through_terminals(history, config, key, S, A)  # type: ignore[arg-type]
 
