@@ -49,9 +49,11 @@ STREAM_FROM = 512
 """Episode mode streams seeds through lanes from this many seeds (per device) on: at least 4
 seeds pass through each lane."""
 STREAM_LANES = 128
-"""Episode mode's lanes (fewer when the cache holds fewer). On the development machine 128 lanes,
-looked at every 10 steps, ran 1000 FrozenLake seeds x 30 episodes at 0.94 of step mode's rate;
-192 and 250 lanes at 0.78 and 0.67 (a longer tail, larger harvests), every 5 steps at 0.80."""
+"""Episode mode's lanes (fewer when the cache holds fewer). On the development machine, 1000
+FrozenLake seeds x 30 episodes against step mode in one batch of 1000 (the 16 MiB budget, same
+run): 128 lanes looked at every 10 steps 0.68, 64 and 256 lanes 0.66 and 0.69, a look every 5
+steps 0.70. (Against step mode in batches of 143, under the earlier 2 MiB budget, 128 lanes had
+given 0.94, 192 and 250 lanes 0.78 and 0.67.)"""
 COMPACTION = 8
 """The compaction stage has ``B // COMPACTION`` lanes."""
 SLOTS = 16

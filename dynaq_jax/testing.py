@@ -109,11 +109,11 @@ def configs(
     outcome_slots: int = 3,
     dyna_q_plus: bool | None = None,
     posterior: str = "off",
-    rmax: bool | None = None,
+    rmax: bool = True,
 ) -> DynaQConfig:
     """A valid config of the given model and planner with random leaves (alpha, gamma, epsilon,
     and Dyna-Q+'s kappa or R-max's optimism and known-ness threshold where the planner takes them,
-    MBIE-EB's beta; ``dyna_q_plus`` forces kappa on or off, ``rmax=False`` optimism off;
+    MBIE-EB's beta; ``dyna_q_plus`` forces kappa on or off, ``rmax=False`` never draws optimism;
     ``posterior`` is passed on). The static fields are fixed by the arguments, so a test compiles
     once per (model, planner). ``outcome_slots`` is set for every model and used by those that
     need it. Kappa is drawn only where the planner and model take it (``dyna_q_plus=True``
@@ -124,7 +124,7 @@ def configs(
     if dyna_q_plus:
         kappa = draw(f32s(1e-3, 1.0))
     optimism = 0.0
-    if kappa == 0 and rmax is not False:
+    if kappa == 0 and rmax:
         optimism = draw(st.sampled_from([0.0, 0.0, 1.0]))
     known_threshold = draw(st.sampled_from([1, 1, 3])) if optimism > 0 else 1
     try:

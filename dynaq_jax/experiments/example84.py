@@ -316,6 +316,11 @@ def book_config(
 _NAN = dict.fromkeys(("mean", "sd", "se", "min", "p10", "median", "p90", "max"), math.nan)
 
 
+def _spread_or_nan(x: np.ndarray) -> dict[str, float]:
+    """``spread(x)``, or every statistic NaN where ``x`` is empty (no seed solved)."""
+    return spread(x) if x.size else dict(_NAN)
+
+
 def solved_statistics(res: SolveResult) -> dict[str, Any]:
     """Over the solved seeds of ``res``: their number, ``spread`` of the updates and of the real
     steps (all NaN where none was solved) and the updates per real step (ratio of the sums)."""
@@ -324,8 +329,8 @@ def solved_statistics(res: SolveResult) -> dict[str, Any]:
     steps = np.asarray(res.steps, np.float64)[solved]
     return {
         "solved": int(solved.sum()),
-        "updates": spread(upd) if upd.size else dict(_NAN),
-        "real_steps": spread(steps) if steps.size else dict(_NAN),
+        "updates": _spread_or_nan(upd),
+        "real_steps": _spread_or_nan(steps),
         "updates_per_step": float(upd.sum() / steps.sum()) if upd.size else math.nan,
     }
 
@@ -367,8 +372,8 @@ def book_cell(
         "theta": theta,
         "seeds": n_seeds,
         **solved_statistics(res),
-        "first_goal_steps": spread(first) if first.size else _NAN,
-        "first_goal_updates": spread(first_upd) if first.size else _NAN,
+        "first_goal_steps": _spread_or_nan(first),
+        "first_goal_updates": _spread_or_nan(first_upd),
         "episodes_mean": float(np.mean(res.episodes)),
         "compile_s": timing.compile_s,
         "run_s": timing.run_s,
