@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models import ModelKind
+from dynaq_jax.models import ModelKind, planning_draw
 from dynaq_jax.numerics import rounded
 from dynaq_jax.rng import normal_pairs, split_key, uniforms
 from dynaq_jax.state import DynaQState
@@ -129,22 +129,43 @@ def with_count_bonus(
     return jnp.where(beta_on, reward + count_bonus(visits, config, zero), reward)
 
 
+def posterior_reward(
+    state: DynaQState, key: Key, config: DynaQConfig, zero: Int[Array, ""]
+) -> RewardTable:
+    """The reward table drawn from its posterior: with ``sigma = posterior_reward_std > 0``,
+    ``R[s,a] + sigma xi / sqrt(n(s,a))``, ``xi ~ N(0, 1)``, for every tried pair (a Gaussian
+    posterior of the reward with known noise ``sigma``); else, and for untried pairs, ``R``."""
+    u = uniforms(key, (2, *state.r.shape))
+    xi, _ = normal_pairs(u[0], u[1])
+    sigma = jnp.asarray(config.posterior_reward_std, jnp.float32)
+    noise = rounded(rounded(sigma * xi, zero) * inverse_sqrt_count(state.visits, zero), zero)
+    return jnp.where((state.visits > 0) & (sigma > 0), state.r + noise, state.r)
+
+
+def posterior_planning(
+    state: DynaQState, key: Key, config: DynaQConfig, kind: ModelKind, zero: Int[Array, ""]
+) -> tuple[DynaQState, ModelKind]:
+    """What a planning call with posterior sampling plans with (PSRL, Osband, Russo and Van Roy
+    2013): the state with its reward drawn (``posterior_reward``) and ``kind`` answering from
+    one draw ``T[s,a,:] ~ Dirichlet(T_c[s,a,:])`` of the model, drawn row by row as the planner
+    reads it (``models.planning_draw``): the same bits as planning on ``posterior_draw``'s
+    whole model."""
+    k_model, k_reward = split_key(key, 2)
+    drawn = state._replace(r=posterior_reward(state, k_reward, config, zero))
+    return drawn, planning_draw(kind, k_model, state.visits, zero)
+
+
 def posterior_draw(
     state: DynaQState, key: Key, config: DynaQConfig, kind: ModelKind, zero: Int[Array, ""]
 ) -> DynaQState:
     """The state with its model drawn from the posterior (PSRL, Osband, Russo and Van Roy 2013):
-    ``T[s,a,:] ~ Dirichlet(T_c[s,a,:])`` for every tried pair (``ModelKind.posterior_draw``) and,
-    with ``sigma = posterior_reward_std > 0``, ``R[s,a] + sigma xi / sqrt(n(s,a))``, ``xi ~ N(0,
-    1)`` (a Gaussian posterior of the reward with known noise ``sigma``). Untried pairs keep their
-    model; ``Q`` and everything else are unchanged."""
+    ``T[s,a,:] ~ Dirichlet(T_c[s,a,:])`` for every tried pair (``ModelKind.posterior_draw``,
+    untried pairs keep their model) and the reward drawn by ``posterior_reward``. ``Q`` and
+    everything else are unchanged. Planning reads the same draw row by row
+    (``posterior_planning``)."""
     k_model, k_reward = split_key(key, 2)
     model = kind.posterior_draw(state.model, k_model, state.visits, zero, config)
-    u = uniforms(k_reward, (2, *state.r.shape))
-    xi, _ = normal_pairs(u[0], u[1])
-    sigma = jnp.asarray(config.posterior_reward_std, jnp.float32)
-    noise = rounded(rounded(sigma * xi, zero) * inverse_sqrt_count(state.visits, zero), zero)
-    r = jnp.where((state.visits > 0) & (sigma > 0), state.r + noise, state.r)
-    return state._replace(model=model, r=r)
+    return state._replace(model=model, r=posterior_reward(state, k_reward, config, zero))
 
 
 __all__ = [
@@ -156,6 +177,8 @@ __all__ = [
     "optimistic_value",
     "planned_rewards",
     "posterior_draw",
+    "posterior_planning",
+    "posterior_reward",
     "rmax_target",
     "unknown",
     "with_count_bonus",

@@ -112,6 +112,25 @@ def split_key(key: Key, n: int) -> Key:
     return words
 
 
+def fold_in(key: Key, data: Int[Array, "*N"]) -> Key:
+    """One key per element of ``data``: ``jax.random.fold_in(key, data[i])`` for each ``i``, bit
+    for bit, in one fused Threefry kernel (the new key's words are the block of the counter
+    ``(0, data[i])`` under ``key``, JAX's ``threefry_fold_in``). Keys of another PRNG
+    implementation use ``jax.random.fold_in`` elementwise."""
+    flat = jnp.asarray(data).reshape(-1)
+    raw = _threefry_data(key)
+    if raw is None:
+        folded: Key = jax.vmap(lambda d: jax.random.fold_in(key, d))(flat)
+        return folded.reshape(*jnp.shape(data), *folded.shape[1:])
+    x1 = flat.astype(jnp.uint32)
+    y0, y1 = threefry2x32(raw, jnp.zeros_like(x1), x1)
+    words = jnp.stack([y0, y1], axis=-1).reshape(*jnp.shape(data), 2)
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        keys: Key = jax.random.wrap_key_data(words, impl=jax.random.key_impl(key))
+        return keys
+    return words
+
+
 def sample_from_counts(rows: Float[Array, "... K"], u: Float[Array, "..."]) -> Int[Array, "..."]:
     """Sample ``s' ~ rows[i] / sum(rows[i])`` for each row by inverse CDF.
 
@@ -195,6 +214,7 @@ def gamma_variates(
 
 __all__ = [
     "GAMMA_TRIES",
+    "fold_in",
     "gamma_variates",
     "normal_pairs",
     "random_words",

@@ -15,7 +15,8 @@ import dynaq_jax as dq
 from dynaq_jax import agent, exploration, testing
 from dynaq_jax.models import kind_for
 from dynaq_jax.models.base import dirichlet_counts
-from dynaq_jax.rng import gamma_variates
+from dynaq_jax.planners import planner_for
+from dynaq_jax.rng import fold_in, gamma_variates, split_key
 
 ZERO = jnp.zeros((), jnp.int32)
 N_DRAWS = 4000
@@ -204,3 +205,59 @@ def test_posterior_step_jit_eager_vmap_agree(model: str, planner: str) -> None:
 def test_bad_exploration_parameters_are_rejected(changes: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         dq.DynaQConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_fold_in_is_jax_fold_in() -> None:
+    key = jax.random.key(11)
+    data = jnp.asarray([[0, 1, 7], [2**31 - 1, 5, 3]], jnp.int32)
+    got = jax.random.key_data(jax.jit(fold_in)(key, data))
+    want = [[jax.random.key_data(jax.random.fold_in(key, int(d))) for d in row] for row in data]
+    np.testing.assert_array_equal(got, np.asarray(want))
+
+
+@pytest.mark.parametrize("planner", ["sample", "expected", "sweeping"])
+@pytest.mark.parametrize("model", ["count", "slots"])
+def test_planning_reads_rows_of_the_whole_draw(model: str, planner: str) -> None:
+    """Posterior sampling draws only the rows a planning call reads (``planning_draw``), and
+    plans exactly as on the whole drawn model (``posterior_draw``): the same Q, bit for bit;
+    every question about some pairs has the whole draw's answer at those pairs."""
+
+    @settings(max_examples=3, deadline=None)
+    @given(
+        testing.histories(5, 3, min_size=2, max_size=8),
+        testing.configs(model, planner, posterior="planning"),
+        keys,
+    )
+    def check(history: list[testing.Transition], config: dq.DynaQConfig, key: jax.Array) -> None:
+        state = testing.learn(history, config, 5, 3)[-1]
+        kind = kind_for(config)
+        zero = jnp.zeros((), jnp.int32)
+        key_plan, k_draw = split_key(key, 2)
+        whole = exploration.posterior_draw(state, k_draw, config, kind, zero)
+        want, _ = planner_for(config).plan(whole, key_plan, config, kind, None)
+        got = agent.plan(state, key, config)
+        np.testing.assert_array_equal(got.q, want.q)
+        lazy = exploration.posterior_planning(state, k_draw, config, kind, zero)[1]
+        sa = jnp.asarray([4, 0, 4, 13, 7], jnp.int32)
+        v = jnp.linspace(-1.0, 2.0, 5, dtype=jnp.float32)
+        u = jnp.linspace(0.0, 0.99, 5, dtype=jnp.float32)
+        m, drawn = state.model, whole.model
+        assert testing.identical(
+            lazy.sample_next(m, sa, u, config), kind.sample_next(drawn, sa, u, config)
+        )
+        assert testing.identical(
+            lazy.next_values(m, v, sa, config, zero), kind.next_values(drawn, v, sa, config, zero)
+        )
+        assert testing.identical(
+            lazy.successors(m, sa, state.visits, config),
+            kind.successors(drawn, sa, state.visits, config),
+        )
+        assert testing.identical(
+            lazy.leads_to(m, sa, jnp.int32(2), state.visits, config),
+            kind.leads_to(drawn, sa, jnp.int32(2), state.visits, config),
+        )
+        assert testing.identical(
+            lazy.all_next_values(m, v, config, zero), kind.all_next_values(drawn, v, config, zero)
+        )
+
+    check()

@@ -14,6 +14,7 @@ from dynaq_jax.config import DynaQConfig
 from dynaq_jax.models.base import ModelKind, Successors
 from dynaq_jax.models.dense import DENSE, DenseModel
 from dynaq_jax.models.last_seen import LAST_SEEN, LastSeenModel
+from dynaq_jax.models.posterior import PlanningDraw, planning_draw
 from dynaq_jax.models.slots import SLOTS, SlotModel
 from dynaq_jax.registry import MODEL_REGISTRY
 
@@ -46,9 +47,11 @@ __all__ = [
     "DenseModel",
     "LastSeenModel",
     "ModelKind",
+    "PlanningDraw",
     "SlotModel",
     "Successors",
     "kind_for",
     "kind_of",
+    "planning_draw",
     "registered",
 ]

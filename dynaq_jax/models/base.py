@@ -14,7 +14,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.numerics import rounded, row_sum
-from dynaq_jax.rng import gamma_variates
+from dynaq_jax.rng import fold_in, gamma_variates
 from dynaq_jax.types import FloatScalar, Key, Probs, Values
 
 
@@ -170,6 +170,27 @@ class ModelKind(abc.ABC):
         those pairs alone). The default evaluates ``predecessors`` for every pair."""
         return self.predecessors(model, s, visits, config).reshape(-1)[sa]
 
+    def posterior_rows(
+        self,
+        model: Any,
+        key: Key,
+        sa: Int[Array, " M"],
+        visits: Int[Array, "S A"],
+        zero: Int[Array, ""],
+        config: DynaQConfig,
+    ) -> Any:
+        """The rows of the flat pairs ``sa`` of a model drawn from the posterior over models given
+        the real transitions (posterior sampling, ``DynaQConfig.posterior``), as a model of ``M``
+        states and one action: row ``m`` is pair ``sa[m]``'s. Pair ``sa``'s row is drawn from the
+        key ``rng.fold_in(key, sa)`` alone, so rows read in any order and any number of times
+        are rows of one and the same draw (``posterior_draw``): a planner that reads 20 rows
+        draws 20 rows, not ``S A``. Only count models have one: the default raises
+        ``ValueError`` (``check_config`` of such a kind rejects ``posterior`` first)."""
+        raise ValueError(
+            f"model kind {self.name!r} has no posterior over transitions: posterior sampling "
+            "needs a count model (model='count')"
+        )
+
     def posterior_draw(
         self,
         model: Any,
@@ -178,13 +199,12 @@ class ModelKind(abc.ABC):
         zero: Int[Array, ""],
         config: DynaQConfig,
     ) -> Any:
-        """A model drawn from the posterior over models given the real transitions (posterior
-        sampling, ``DynaQConfig.posterior``). Only count models have one: the default raises
-        ``ValueError`` (``check_config`` of such a kind rejects ``posterior`` first)."""
-        raise ValueError(
-            f"model kind {self.name!r} has no posterior over transitions: posterior sampling "
-            "needs a count model (model='count')"
-        )
+        """The whole drawn model (``posterior_rows`` of every pair, in the model's own shapes):
+        the model a planning call with posterior sampling plans on, row for row the bits its
+        rows are drawn with one at a time."""
+        n = visits.shape[-2] * visits.shape[-1]
+        rows = self.posterior_rows(model, key, jnp.arange(n, dtype=jnp.int32), visits, zero, config)
+        return jax.tree.map(lambda row, full: row.reshape(full.shape), rows, model)
 
     @abc.abstractmethod
     def transition_probs(
@@ -227,6 +247,25 @@ def dirichlet_counts(
     norm = row_sum(g)
     scale = jnp.where(norm > 0, rounded(total / jnp.where(norm > 0, norm, 1.0), zero), 0.0)
     return rounded(g * scale[..., None], zero)
+
+
+def dirichlet_rows(
+    key: Key,
+    sa: Int[Array, " M"],
+    alpha: Float[Array, "M K"],
+    total: Float[Array, " M"],
+    zero: Int[Array, ""],
+) -> Float[Array, "M K"]:
+    """``dirichlet_counts`` row by row, row ``m`` from the key ``rng.fold_in(key, sa[m])``: a
+    pair's draw depends on the key and the pair alone, not on which other rows are drawn with
+    it (``ModelKind.posterior_rows``)."""
+    keys = fold_in(key, sa)
+
+    def row(k: Key, a: Float[Array, " K"], t: Float[Array, ""]) -> Float[Array, " K"]:
+        return dirichlet_counts(k, a, t, zero)
+
+    drawn: Float[Array, "M K"] = jax.vmap(row)(keys, alpha, total)
+    return drawn
 
 
 def smooth_reward(
@@ -283,5 +322,6 @@ __all__ = [
     "count_probs",
     "debiased_reward",
     "dirichlet_counts",
+    "dirichlet_rows",
     "smooth_reward",
 ]

@@ -17,7 +17,7 @@ from dynaq_jax.models.base import (
     Successors,
     add_count,
     count_probs,
-    dirichlet_counts,
+    dirichlet_rows,
 )
 from dynaq_jax.numerics import prefix_sum, rounded
 from dynaq_jax.rng import sample_from_cumulative_counts
@@ -145,27 +145,31 @@ class DenseCounts(CountModelKind):
         n_s = model.t_c.shape[-1]
         return model.t_c.reshape(-1, n_s)[sa, s] > config.t_c_prior
 
-    def posterior_draw(
+    def posterior_rows(
         self,
         model: DenseModel,
         key: Key,
+        sa: Int[Array, " M"],
         visits: Int[Array, "S A"],
         zero: Int[Array, ""],
         config: DynaQConfig,
     ) -> DenseModel:
-        """The counts of every tried pair replaced by a posterior draw on top of the prior:
-        ``T_c' = prior + N * D`` with ``D ~ Dirichlet(T_c)`` over the cells where a transition
-        was seen (``T_c > prior``) and ``N`` the row's real count, so ``T' = T_c' / sum T_c'``
-        is the draw up to the prior's mass (``S * prior / N``). Untried pairs keep their
-        counts."""
+        """The rows of ``sa`` with the counts of every tried pair replaced by a posterior draw on
+        top of the prior: ``T_c' = prior + N * D`` with ``D ~ Dirichlet(T_c)`` over the cells
+        where a transition was seen (``T_c > prior``) and ``N`` the row's real count, so
+        ``T' = T_c' / sum T_c'`` is the draw up to the prior's mass (``S * prior / N``).
+        Untried pairs keep their counts. Shapes ``[M, 1, S]``."""
+        n_s = model.t_c.shape[-1]
         prior = config.t_c_prior
-        seen = model.t_c > prior
-        total = jnp.sum(jnp.where(seen, model.t_c - prior, 0.0), axis=-1)
-        drawn = dirichlet_counts(key, jnp.where(seen, model.t_c, 0.0), total, zero)
-        tried = (visits > 0)[..., None]
+        t_c = model.t_c.reshape(-1, n_s)[sa]
+        seen = t_c > prior
+        total = jnp.sum(jnp.where(seen, t_c - prior, 0.0), axis=-1)
+        drawn = dirichlet_rows(key, sa, jnp.where(seen, t_c, 0.0), total, zero)
+        tried = (visits.reshape(-1)[sa] > 0)[:, None]
+        cum = model.t_c_cum.reshape(-1, n_s)[sa]
         return DenseModel(
-            t_c=jnp.where(tried, prior + drawn, model.t_c),
-            t_c_cum=jnp.where(tried, prefix_sum(drawn), model.t_c_cum),
+            t_c=jnp.where(tried, prior + drawn, t_c)[:, None],
+            t_c_cum=jnp.where(tried, prefix_sum(drawn), cum)[:, None],
         )
 
     def transition_probs(

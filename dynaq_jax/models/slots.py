@@ -16,7 +16,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.backups import expected_value
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.models.base import CountModelKind, Successors, add_count, dirichlet_counts
+from dynaq_jax.models.base import CountModelKind, Successors, add_count, dirichlet_rows
 from dynaq_jax.numerics import prefix_sum, rounded, row_sum
 from dynaq_jax.rng import sample_from_cumulative_counts
 from dynaq_jax.types import Counts, Key, Probs, Values
@@ -197,19 +197,26 @@ class SlotCounts(CountModelKind):
         held = (model.outcomes.reshape(-1, k)[sa] == s) & (model.t_c.reshape(-1, k)[sa] > 0)
         return jnp.any(held, axis=-1)
 
-    def posterior_draw(
+    def posterior_rows(
         self,
         model: SlotModel,
         key: Key,
+        sa: Int[Array, " M"],
         visits: Int[Array, "S A"],
         zero: Int[Array, ""],
         config: DynaQConfig,
     ) -> SlotModel:
-        """The slot counts replaced by a posterior draw: ``t_c' = N * D`` with
-        ``D ~ Dirichlet(t_c)`` over the held slots and ``N = sum_k t_c`` (no prior mass, as
-        the compact model plans)."""
-        drawn = dirichlet_counts(key, model.t_c, jnp.sum(model.t_c, axis=-1), zero)
-        return model._replace(t_c=drawn, t_c_cum=prefix_sum(drawn))
+        """The rows of ``sa`` with the slot counts replaced by a posterior draw:
+        ``t_c' = N * D`` with ``D ~ Dirichlet(t_c)`` over the held slots and
+        ``N = sum_k t_c`` (no prior mass, as the compact model plans). Shapes ``[M, 1, K]``."""
+        k = model.t_c.shape[-1]
+        t_c = model.t_c.reshape(-1, k)[sa]
+        drawn = dirichlet_rows(key, sa, t_c, jnp.sum(t_c, axis=-1), zero)
+        return model._replace(
+            t_c=drawn[:, None],
+            t_c_cum=prefix_sum(drawn)[:, None],
+            outcomes=model.outcomes.reshape(-1, k)[sa][:, None],
+        )
 
     def transition_probs(
         self, model: SlotModel, visits: Int[Array, "*B S A"], config: DynaQConfig
