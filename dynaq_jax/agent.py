@@ -20,7 +20,12 @@ from jaxtyping import Array, Bool, Int
 from dynaq_jax.backups import q_target, td_step
 from dynaq_jax.checks import check_finite, check_flag, check_index, is_concrete, typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.exploration import mark_optimistic, posterior_planning, rmax_target
+from dynaq_jax.exploration import (
+    mark_optimistic,
+    posterior_draw,
+    posterior_planning,
+    rmax_target,
+)
 from dynaq_jax.models import kind_for, kind_of
 from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners import planner_for
@@ -342,12 +347,16 @@ def _plan(
     kind = kind_for(config)
     if config.posterior == "off":
         return planner_for(config).plan(state, key, config, kind, active)
-    # Posterior sampling: plan on a drawn model (drawn row by row as it is read), keep the
-    # learned one.
+    # Posterior sampling: plan on a drawn model (row by row as the planner reads it, or whole:
+    # the same bits), keep the learned one.
+    planner = planner_for(config)
     key, k_draw = split_key(key, 2)
     zero = runtime_zero(state.real_steps)
-    drawn, drawn_kind = posterior_planning(state, k_draw, config, kind, zero)
-    planned, updates = planner_for(config).plan(drawn, key, config, drawn_kind, active)
+    if planner.draws_rows:
+        drawn, kind = posterior_planning(state, k_draw, config, kind, zero)
+    else:
+        drawn = posterior_draw(state, k_draw, config, kind, zero)
+    planned, updates = planner.plan(drawn, key, config, kind, active)
     return planned._replace(model=state.model, r=state.r), updates
 
 

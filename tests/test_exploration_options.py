@@ -219,8 +219,9 @@ def test_fold_in_is_jax_fold_in() -> None:
 @pytest.mark.parametrize("model", ["count", "slots"])
 def test_planning_reads_rows_of_the_whole_draw(model: str, planner: str) -> None:
     """Posterior sampling draws only the rows a planning call reads (``planning_draw``), and
-    plans exactly as on the whole drawn model (``posterior_draw``): the same Q, bit for bit;
-    every question about some pairs has the whole draw's answer at those pairs."""
+    plans exactly as on the whole drawn model (``posterior_draw``): the same Q, bit for bit, for
+    every planner (``agent.plan`` draws row by row or whole as the planner asks); every
+    question about some pairs has the whole draw's answer at those pairs."""
 
     @settings(max_examples=3, deadline=None)
     @given(
@@ -237,7 +238,9 @@ def test_planning_reads_rows_of_the_whole_draw(model: str, planner: str) -> None
         want, _ = planner_for(config).plan(whole, key_plan, config, kind, None)
         got = agent.plan(state, key, config)
         np.testing.assert_array_equal(got.q, want.q)
-        lazy = exploration.posterior_planning(state, k_draw, config, kind, zero)[1]
+        drawn_r, lazy = exploration.posterior_planning(state, k_draw, config, kind, zero)
+        by_rows, _ = planner_for(config).plan(drawn_r, key_plan, config, lazy, None)
+        np.testing.assert_array_equal(by_rows.q, want.q)  # whichever way the planner draws
         sa = jnp.asarray([4, 0, 4, 13, 7], jnp.int32)
         v = jnp.linspace(-1.0, 2.0, 5, dtype=jnp.float32)
         u = jnp.linspace(0.0, 0.99, 5, dtype=jnp.float32)

@@ -24,6 +24,13 @@ class Planner(abc.ABC):
     """Whether ``agent.step`` applies the direct Q-learning update to the real transition
     (``False`` for a planner that applies it itself, as prioritized sweeping's queue does)."""
 
+    draws_rows: ClassVar[bool] = True
+    """With posterior sampling, whether the model is drawn row by row as the planner reads it
+    (``exploration.posterior_planning``: a planning call that reads few rows draws few) or whole
+    before the call (``exploration.posterior_draw``). The same bits either way; ``False`` for
+    a planner that reads most rows, or rows many times over (prioritized sweeping examines every
+    predecessor of each popped state)."""
+
     def check_config(self, config: DynaQConfig) -> None:  # noqa: B027 (optional hook)
         """Raise ``ValueError`` naming the field if ``config`` cannot run this planner."""
 

@@ -421,6 +421,7 @@ class SweepingPlanner(Planner):
 
     name = "sweeping"
     direct_update = False
+    draws_rows = False
 
     def check_config(self, config: DynaQConfig) -> None:
         """``planning_steps >= 1`` (the real transition is applied through the queue) and
