@@ -225,6 +225,30 @@ def gather_result(tree: T) -> T:
     return out
 
 
+def share_rows(x: jax.Array) -> jax.Array:
+    """This process's block of the rows of ``x`` (the same rows on every process): process ``i``
+    of ``P`` takes rows ``i m .. (i + 1) m - 1`` with ``m = ceil(n / P)``, the rows past ``n``
+    being copies of the last one, so every process computes as many. For work split over
+    processes with plain ``jit`` (no global arrays); ``gather_rows`` puts the results back
+    together. ``x`` itself with one process."""
+    n, count = x.shape[0], process_count()
+    if count == 1:
+        return x
+    per = -(-n // count)
+    padded = jax.numpy.concatenate([x, jax.numpy.repeat(x[-1:], per * count - n, axis=0)])
+    start = process_index() * per
+    return padded[start : start + per]
+
+
+def gather_rows(local: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of every process's ``local`` block stacked in process order
+    (``share_rows``'s inverse): ``multihost_utils.process_allgather``, whole on every process.
+    Call it in every process; ``local`` itself with one process."""
+    if process_count() == 1:
+        return local
+    return np.asarray(multihost_utils.process_allgather(local, tiled=True))[:n]
+
+
 def on_host(x: jax.Array) -> np.ndarray:
     """``x`` whole on this process as a NumPy array (``gather_result`` first when it is a global
     array; call it in every process)."""
@@ -235,6 +259,7 @@ __all__ = [
     "EXIT_JOIN_TIMEOUT",
     "SEEDS_AXIS",
     "gather_result",
+    "gather_rows",
     "global_mesh",
     "is_multi_process",
     "is_writer",
@@ -242,6 +267,7 @@ __all__ = [
     "on_host",
     "process_count",
     "process_index",
+    "share_rows",
     "to_global",
     "wait_for_coordinator",
 ]

@@ -8,7 +8,8 @@ writes ``OUT_DIR/result-PID.npz`` (the result's leaves, whole on every process) 
 ``gather``: ``train_seeds`` gathers (``N_KEYS`` seeds, padded to the device count, with the
 progress callback recorded to see which shards ran here); ``shards``: ``gather=False`` on the
 first ``device_count`` seeds (the result's sharding shows where they ran), then
-``gather_result``.
+``gather_result``; ``explore``: ``dynaq-jax explore``'s cells (``EXPLORE_RUN``), the seeds split
+over the processes (how many ran here is recorded).
 """
 
 import json
@@ -20,6 +21,16 @@ sys.path.insert(0, str(ROOT))
 
 N_KEYS = 6
 """Seeds of the ``gather`` mode: not a multiple of 4 devices (padded to 8)."""
+
+EXPLORE_RUN = {
+    "envs": ("river-swim",),
+    "options": ("r-max",),
+    "planners": ("sample", "expected"),
+    "n_seeds": 5,
+    "steps": {"river-swim": 300},
+    "progress": False,
+}
+"""The ``explore`` mode's run: 5 seeds, 3 per process (the second's last one a padding copy)."""
 
 
 def main(argv: list[str]) -> int:
@@ -67,6 +78,21 @@ def main(argv: list[str]) -> int:
         info["addressable_shards"] = len(q.addressable_shards)
         info["fully_addressable"] = bool(q.is_fully_addressable)
         out = distributed.gather_result(raw)
+    elif mode == "explore":  # explore's seeds split over the processes, every row gathered
+        from dynaq_jax.experiments import explore
+
+        share = distributed.share_rows
+        blocks: list[int] = []
+
+        def recorded(x: jax.Array) -> jax.Array:
+            blocks.append(int(share(x).shape[0]))
+            return share(x)
+
+        distributed.share_rows = recorded  # type: ignore[assignment]
+        rows = explore.run(**EXPLORE_RUN)  # type: ignore[arg-type]
+        info["seeds_here"] = blocks
+        out = [np.asarray([r.final_ratio, r.reached, r.cumulative_regret]) for r in rows]
+        out += [np.asarray(r.regret_curve) for r in rows]
     else:
         out = train_module.train_seeds(env, config(), keys(N_KEYS), N_EPISODES, progress=True)
     log("trained")

@@ -212,3 +212,25 @@ def test_sizes_that_do_not_divide_are_rejected_without_gather(
     stacked = DynaQConfig.stack([DynaQConfig(), DynaQConfig(epsilon=0.2)])
     with pytest.raises(ValueError, match=r"give a multiple of 4 \(gather=True pads"):
         train_sweep(chain(), stacked, keys(3), 3, gather=False)
+
+
+def test_explore_splits_its_seeds_over_the_processes(tmp_path: Path) -> None:
+    """``dynaq-jax explore`` in two processes: each runs its own block of the seeds (3 of 5, the
+    last block padded) and both get every cell's rows, equal to one process's bit for bit."""
+    from dynaq_jax.experiments import explore
+
+    procs = start_pair(tmp_path, "explore", host_devices=1)
+    try:
+        rows = explore.run(**worker.EXPLORE_RUN)  # type: ignore[arg-type]
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.wait()
+        raise
+    want = [np.asarray([r.final_ratio, r.reached, r.cumulative_regret]) for r in rows]
+    want += [np.asarray(r.regret_curve) for r in rows]
+    for pid, (info, leaves) in enumerate(finish_pair(procs, tmp_path)):
+        assert info["process_count"] == 2
+        assert info["seeds_here"] == [3, 3], f"process {pid}"
+        for got, ref in zip(leaves, want, strict=True):
+            np.testing.assert_array_equal(got, ref, err_msg=f"process {pid}")

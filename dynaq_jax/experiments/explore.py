@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from dynaq_jax import agent
+from dynaq_jax import agent, distributed
 from dynaq_jax.config import DynaQConfig
 from dynaq_jax.envs import (
     TabularMDP,
@@ -207,6 +207,9 @@ def run(
     progress: bool = True,
 ) -> list[ExploreRow]:
     """Run every (env, option, planner) cell on ``n_seeds`` seeds (the same keys in every cell).
+    In a multi-process run (``distributed.join``) each process runs its own block of the seeds
+    (``distributed.share_rows``) and every process gets all of them back: the same rows as one
+    process, bit for bit.
 
     ``steps`` overrides an env's real-step budget (rounded down to its evaluation interval, at
     least one evaluation)."""
@@ -233,7 +236,10 @@ def run(
             n_steps = max((steps or {}).get(env_name, spec.n_steps) // every, 1) * every
             config = option_config(option, planner, model_for(mdp))
             assert config is not None
-            values = np.asarray(_run_seeds(mdp, config, keys, n_steps, every), np.float64)
+            mine = distributed.share_rows(keys)  # all of them with one process
+            values = distributed.gather_rows(
+                np.asarray(_run_seeds(mdp, config, mine, n_steps, every)), n_seeds
+            ).astype(np.float64)
             regret = (j_star - values) / j_star
             rows.append(
                 ExploreRow(
