@@ -79,3 +79,58 @@ def test_explore_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert summary["seeds"] == 3 and (out / "explore.png").stat().st_size > 0
     # The compact model, exact for RiverSwim: its pairs have at most 3 next states.
     assert summary["outcome_slots"] == {"river-swim": 3}
+    assert not explore.resume_folder(out).exists()  # the finished cells go with a complete run
+
+
+SMALL = {
+    "envs": ("river-swim",),
+    "planners": ("sample",),
+    "n_seeds": 3,
+    "steps": {"river-swim": 200},
+    "progress": False,
+}
+
+
+def test_a_stopped_run_resumes_at_its_first_unfinished_cell(tmp_path: Path) -> None:
+    """Finished cells are saved as they finish and read back by a run with the same settings
+    (the rows equal an uninterrupted run's); a cell's file is really what is read (a changed
+    file changes the row); another run's files, and unreadable ones, are errors naming them."""
+    fresh = explore.run(options=("r-max", "mbie-eb"), **SMALL)  # type: ignore[arg-type]
+    cells = tmp_path / "cells"
+    explore.run(options=("r-max",), cell_dir=cells, **SMALL)  # type: ignore[arg-type]
+    assert [p.name for p in cells.glob("*.npz")] == ["river-swim__r-max__sample.npz"]
+    resumed = explore.run(options=("r-max", "mbie-eb"), cell_dir=cells, **SMALL)  # type: ignore[arg-type]
+    assert resumed == fresh
+    assert len(list(cells.glob("*.npz"))) == 2
+
+    path = explore.cell_file(cells, "river-swim", "r-max", "sample")
+    with np.load(path) as z:
+        meta, values = str(z["meta"]), z["values"]
+    np.savez(path, meta=np.asarray(meta), values=np.zeros_like(values))
+    (row, *_) = explore.run(options=("r-max",), cell_dir=cells, **SMALL)  # type: ignore[arg-type]
+    assert row.final_ratio == 0.0 and row.reached == 0.0
+
+    with pytest.raises(ValueError, match=r"r-max__sample\.npz.*n_seeds=3 there, 4 here"):
+        explore.run(options=("r-max",), cell_dir=cells, **{**SMALL, "n_seeds": 4})  # type: ignore[arg-type]
+    path.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match=r"r-max__sample\.npz is unreadable"):
+        explore.run(options=("r-max",), cell_dir=cells, **SMALL)  # type: ignore[arg-type]
+
+
+def test_the_cli_resumes_from_the_cells_an_interrupted_run_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run stopped after its first cell (simulated: that cell's file, as a stopped run leaves
+    it) writes no output folder; the same command then resumes, writes the output of an
+    uninterrupted run and removes the finished cells."""
+    out = tmp_path / "explore"
+    args = ["explore", "--out", str(out), "--envs", "river-swim", "--planners", "sample"]
+    args += ["--options", "r-max", "mbie-eb", "--seeds", "3", "--steps", "200", "--no-progress"]
+    assert main([*args[:2], str(tmp_path / "whole"), *args[3:]]) == 0
+    explore.run(options=("r-max",), cell_dir=explore.resume_folder(out), **SMALL)  # type: ignore[arg-type]
+    assert not out.exists()
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert (out / "explore.csv").read_text() == (tmp_path / "whole" / "explore.csv").read_text()
+    assert not explore.resume_folder(out).exists()

@@ -37,6 +37,7 @@ import dataclasses
 import io
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,7 +76,7 @@ from dynaq_jax.experiments.expected_vs_sample import (
 from dynaq_jax.experiments.explore import ENVS as EXPLORE_ENVS
 from dynaq_jax.experiments.explore import OPTIONS as EXPLORE_OPTIONS
 from dynaq_jax.experiments.explore import PLANNERS as EXPLORE_PLANNERS
-from dynaq_jax.experiments.explore import format_explore, write_explore
+from dynaq_jax.experiments.explore import format_explore, resume_folder, write_explore
 from dynaq_jax.experiments.explore import run as run_explore
 from dynaq_jax.experiments.frozen_lake import (
     FROZEN_LAKE,
@@ -236,7 +237,9 @@ class TrajectorySamplingCommand(ExperimentOutput):
 
 @dataclasses.dataclass(frozen=True)
 class ExploreCommand(ExperimentOutput):
-    """``dynaq-jax explore``."""
+    """``dynaq-jax explore``. Each finished cell is kept in the hidden sibling ``.NAME.cells`` of
+    ``--out`` until the output is written, so the same command after an interruption resumes at
+    the first unfinished cell (one process; ``explore.resume_folder``)."""
 
     envs: tuple[str, ...] = tuple(EXPLORE_ENVS)
     """the envs (river-swim, six-arms, frozen-lake-4x4, frozen-lake-8x8)"""
@@ -255,6 +258,9 @@ class ExploreCommand(ExperimentOutput):
     def run(self, command: str) -> int:
         """Train every cell, evaluate exactly, write the output folder and print the table."""
         steps = None if self.steps is None else dict.fromkeys(self.envs, self.steps)
+        cell_dir = None if distributed.is_multi_process() else resume_folder(self.out)
+        if cell_dir is not None and cell_dir.is_dir() and any(cell_dir.glob("*.npz")):
+            print(f"explore: resuming: reading the finished cells in {cell_dir}")
         rows = run_explore(
             self.envs,
             self.options,
@@ -263,10 +269,13 @@ class ExploreCommand(ExperimentOutput):
             seed=self.seed,
             steps=steps,
             progress=not self.no_progress,
+            cell_dir=cell_dir,
         )
         with staged_output(self.out) as folder:
             files = write_explore(rows, folder, self.seeds, command=command)
         report(format_explore(rows), files, self.out)
+        if cell_dir is not None:
+            shutil.rmtree(cell_dir, ignore_errors=True)
         return 0
 
 

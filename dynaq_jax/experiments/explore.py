@@ -15,6 +15,8 @@ the next ``eval_every`` steps). The loop is one compiled ``lax.scan`` per (env, 
 """
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from dynaq_jax.envs import (
 )
 from dynaq_jax.envs import reset as env_reset
 from dynaq_jax.envs import step as env_step
-from dynaq_jax.experiments.output import with_summary, write_csv
+from dynaq_jax.experiments.output import jsonable, with_summary, write_csv
 from dynaq_jax.rng import split_key
 from dynaq_jax.types import Key
 
@@ -197,6 +199,65 @@ class ExploreRow:
     """Mean ``(J* - J(pi_t)) / J*`` at each evaluation."""
 
 
+CELL_FORMAT = 1
+"""The format of a finished cell's file (``save_cell``)."""
+
+
+def cell_file(cell_dir: Path, env: str, option: str, planner: str) -> Path:
+    """Where ``run(cell_dir=...)`` keeps a finished cell: ``<env>__<option>__<planner>.npz``."""
+    return cell_dir / f"{env}__{option}__{planner}.npz".replace(" ", "_").replace("=", "-")
+
+
+def resume_folder(out: str | Path) -> Path:
+    """The command line's folder of finished cells for the output folder ``out``: the hidden
+    sibling ``.NAME.cells``, kept until the run's output is written (a run stopped part way
+    leaves it, and the same command resumes from it)."""
+    final = Path(out).resolve()
+    return final.parent / f".{final.name}.cells"
+
+
+def save_cell(path: Path, meta: dict[str, Any], values: np.ndarray) -> Path:
+    """A finished cell's ``J(pi_t)`` values ``[seeds, evaluations]`` and the settings that made
+    them (``meta``), written whole or not at all (a temporary file renamed into place)."""
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, meta=np.asarray(json.dumps(meta, sort_keys=True)), values=values)
+    os.replace(tmp, path)
+    return path
+
+
+def load_cell(path: Path, meta: dict[str, Any]) -> np.ndarray | None:
+    """The values ``save_cell`` wrote for these settings, or ``None`` if there is no file.
+    ``ValueError`` naming the file if it is unreadable or was saved with other settings (the
+    field named): a finished cell is never reused for a different run."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            saved = json.loads(str(z["meta"]))
+            values = np.asarray(z["values"])
+    except Exception as e:
+        raise ValueError(
+            f"explore: finished-cell file {path} is unreadable ({type(e).__name__}: {e}); "
+            "delete it to run the cell again"
+        ) from None
+    if not isinstance(saved, dict) or saved != meta:
+        got = saved if isinstance(saved, dict) else {}
+        diff = ", ".join(
+            f"{k}={got.get(k)!r} there, {v!r} here" for k, v in meta.items() if got.get(k) != v
+        )
+        raise ValueError(
+            f"explore: finished-cell file {path} was saved by a run with other settings "
+            f"({diff or 'unknown fields'}); delete {path.parent} or use the same settings"
+        )
+    want = (meta["n_seeds"], meta["n_steps"] // meta["eval_every"])
+    if values.shape != want or values.dtype != np.float32:
+        raise ValueError(
+            f"explore: finished-cell file {path} holds values of shape {values.shape} and dtype "
+            f"{values.dtype}, not {want} float32; delete it to run the cell again"
+        )
+    return values
+
+
 def run(
     envs: tuple[str, ...] = tuple(ENVS),
     options: tuple[str, ...] = tuple(OPTIONS),
@@ -205,11 +266,18 @@ def run(
     seed: int = 0,
     steps: dict[str, int] | None = None,
     progress: bool = True,
+    cell_dir: Path | None = None,
 ) -> list[ExploreRow]:
     """Run every (env, option, planner) cell on ``n_seeds`` seeds (the same keys in every cell).
     In a multi-process run (``distributed.join``) each process runs its own block of the seeds
     (``distributed.share_rows``) and every process gets all of them back: the same rows as one
     process, bit for bit.
+
+    ``cell_dir``: a folder where each finished cell's values are saved as soon as it is done
+    (``save_cell``) and where a cell already there with the same settings is read instead of run
+    (``load_cell``), so a run stopped part way resumes at its first unfinished cell with the same
+    rows as an uninterrupted one. One process only (``ValueError`` otherwise: every process of a
+    run must run the same cells).
 
     ``steps`` overrides an env's real-step budget (rounded down to its evaluation interval, at
     least one evaluation)."""
@@ -221,6 +289,10 @@ def run(
     for p in planners:
         if p not in PLANNERS:
             raise ValueError(f"explore: unknown planner {p!r}; choose from {list(PLANNERS)}")
+    if cell_dir is not None:
+        if distributed.is_multi_process():
+            raise ValueError("explore: cell_dir (resuming) works with one process only")
+        cell_dir.mkdir(parents=True, exist_ok=True)
     keys = jax.random.split(jax.random.key(seed), n_seeds)
     cells = [(e, o, p) for e in envs for o in options for p in planners if option_config(o, p)]
     rows: list[ExploreRow] = []
@@ -236,10 +308,27 @@ def run(
             n_steps = max((steps or {}).get(env_name, spec.n_steps) // every, 1) * every
             config = option_config(option, planner, model_for(mdp))
             assert config is not None
-            mine = distributed.share_rows(keys)  # all of them with one process
-            values = distributed.gather_rows(
-                np.asarray(_run_seeds(mdp, config, mine, n_steps, every)), n_seeds
-            ).astype(np.float64)
+            meta = {
+                "format": CELL_FORMAT,
+                "env": env_name,
+                "option": option,
+                "planner": planner,
+                "n_seeds": n_seeds,
+                "seed": seed,
+                "n_steps": n_steps,
+                "eval_every": every,
+                "config": config.to_dict(),
+            }
+            path = None if cell_dir is None else cell_file(cell_dir, env_name, option, planner)
+            done = None if path is None else load_cell(path, jsonable(meta))
+            if done is None:
+                mine = distributed.share_rows(keys)  # all of them with one process
+                done = distributed.gather_rows(
+                    np.asarray(_run_seeds(mdp, config, mine, n_steps, every)), n_seeds
+                )
+                if path is not None:
+                    save_cell(path, jsonable(meta), done)
+            values = done.astype(np.float64)
             regret = (j_star - values) / j_star
             rows.append(
                 ExploreRow(
@@ -347,18 +436,23 @@ def write_explore(
 
 __all__ = [
     "BASE",
+    "CELL_FORMAT",
     "ENVS",
     "OPTIONS",
     "PLANNERS",
     "REACH",
     "ExploreEnv",
     "ExploreRow",
+    "cell_file",
     "format_explore",
     "greedy_value",
+    "load_cell",
     "model_for",
     "optimal_value",
     "option_config",
     "plot_explore",
+    "resume_folder",
     "run",
+    "save_cell",
     "write_explore",
 ]
