@@ -46,6 +46,7 @@ from dynaq_jax.envs import step as env_step
 from dynaq_jax.experiments.output import jsonable, with_summary, write_csv
 from dynaq_jax.rng import split_key
 from dynaq_jax.types import Key
+from dynaq_jax.version import __version__
 
 PLANNERS: tuple[str, ...] = ("sample", "expected", "sweeping")
 REACH = 0.9
@@ -310,6 +311,7 @@ def run(
             assert config is not None
             meta = {
                 "format": CELL_FORMAT,
+                "version": __version__,
                 "env": env_name,
                 "option": option,
                 "planner": planner,
