@@ -344,12 +344,11 @@ def _plan(
 ) -> tuple[DynaQState, Int[Array, ""]]:
     if config.planning_steps == 0:
         return state, jnp.zeros((), jnp.int32)
-    kind = kind_for(config)
+    kind, planner = kind_for(config), planner_for(config)
     if config.posterior == "off":
-        return planner_for(config).plan(state, key, config, kind, active)
+        return planner.plan(state, key, config, kind, active)
     # Posterior sampling: plan on a drawn model (row by row as the planner reads it, or whole:
     # the same bits), keep the learned one.
-    planner = planner_for(config)
     key, k_draw = split_key(key, 2)
     zero = runtime_zero(state.real_steps)
     if planner.draws_rows:

@@ -225,6 +225,19 @@ def gather_result(tree: T) -> T:
     return out
 
 
+def pad_rows(tree: T, size: int) -> T:
+    """Every array leaf of ``tree`` with ``size`` rows along its first axis: the rows past its
+    own count are copies of its last row (equal shards for ``shard_map`` or for every process;
+    the copies are trimmed from the results)."""
+
+    def one(x: Any) -> Any:
+        extra = size - x.shape[0]
+        return x if extra == 0 else jax.numpy.concatenate([x, jax.numpy.repeat(x[-1:], extra, 0)])
+
+    out: T = jax.tree.map(one, tree)
+    return out
+
+
 def share_rows(x: jax.Array) -> jax.Array:
     """This process's block of the rows of ``x`` (the same rows on every process): process ``i``
     of ``P`` takes rows ``i m .. (i + 1) m - 1`` with ``m = ceil(n / P)``, the rows past ``n``
@@ -235,9 +248,8 @@ def share_rows(x: jax.Array) -> jax.Array:
     if count == 1:
         return x
     per = -(-n // count)
-    padded = jax.numpy.concatenate([x, jax.numpy.repeat(x[-1:], per * count - n, axis=0)])
     start = process_index() * per
-    return padded[start : start + per]
+    return pad_rows(x, per * count)[start : start + per]
 
 
 def gather_rows(local: np.ndarray, n: int) -> np.ndarray:
@@ -265,6 +277,7 @@ __all__ = [
     "is_writer",
     "join",
     "on_host",
+    "pad_rows",
     "process_count",
     "process_index",
     "share_rows",

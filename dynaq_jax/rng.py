@@ -98,6 +98,14 @@ def uniforms(key: Key, shape: tuple[int, ...]) -> Float[Array, "..."]:
     return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
 
 
+def _keys_like(key: Key, words: UInt32[Array, "*N 2"]) -> Key:
+    """Threefry key words as keys of ``key``'s kind: typed keys for a typed key, else raw."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        keys: Key = jax.random.wrap_key_data(words, impl=jax.random.key_impl(key))
+        return keys
+    return words
+
+
 def split_key(key: Key, n: int) -> Key:
     """``n`` new keys derived from ``key`` (as ``jax.random.split``, in one fused Threefry
     kernel: key ``i`` is the words ``2 i, 2 i + 1`` of ``random_words(key, 2 n)``). Keys of
@@ -105,11 +113,7 @@ def split_key(key: Key, n: int) -> Key:
     data = _threefry_data(key)
     if data is None:
         return jax.random.split(key, n)
-    words = _words(data, 2 * n).reshape(n, 2)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        keys: Key = jax.random.wrap_key_data(words, impl=jax.random.key_impl(key))
-        return keys
-    return words
+    return _keys_like(key, _words(data, 2 * n).reshape(n, 2))
 
 
 def fold_in(key: Key, data: Int[Array, "*N"]) -> Key:
@@ -124,11 +128,7 @@ def fold_in(key: Key, data: Int[Array, "*N"]) -> Key:
         return folded.reshape(*jnp.shape(data), *folded.shape[1:])
     x1 = flat.astype(jnp.uint32)
     y0, y1 = threefry2x32(raw, jnp.zeros_like(x1), x1)
-    words = jnp.stack([y0, y1], axis=-1).reshape(*jnp.shape(data), 2)
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        keys: Key = jax.random.wrap_key_data(words, impl=jax.random.key_impl(key))
-        return keys
-    return words
+    return _keys_like(key, jnp.stack([y0, y1], axis=-1).reshape(*jnp.shape(data), 2))
 
 
 def sample_from_counts(rows: Float[Array, "... K"], u: Float[Array, "..."]) -> Int[Array, "..."]:

@@ -31,7 +31,14 @@ from jaxtyping import Array, Bool, Float, Int
 from dynaq_jax.agent import init
 from dynaq_jax.checks import typed_jit
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.distributed import SEEDS_AXIS, gather_result, global_mesh, on_host, to_global
+from dynaq_jax.distributed import (
+    SEEDS_AXIS,
+    gather_result,
+    global_mesh,
+    on_host,
+    pad_rows,
+    to_global,
+)
 from dynaq_jax.lanes import LanePlan, Progress, check_lanes, in_batches, plan_lanes, stream
 from dynaq_jax.progress import LIVE_BAR, ProgressBar, progress_update
 from dynaq_jax.run_args import Env, RunPlan, as_keys, check_run, resolve_run
@@ -311,10 +318,7 @@ def _train_batch(
             f"{n_dev} (gather=True pads with copies of the last seed and trims them)"
         )
     if padded != n_keys:  # shard_map needs equal shards: repeat the last seed, trim afterwards
-        keys, configs = jax.tree.map(
-            lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], padded - n_keys, axis=0)]),
-            (keys, configs),
-        )
+        keys, configs = pad_rows((keys, configs), padded)
     key_impl: str | None = None
     if multi:
         if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):

@@ -309,27 +309,29 @@ def run(
             n_steps = max((steps or {}).get(env_name, spec.n_steps) // every, 1) * every
             config = option_config(option, planner, model_for(mdp))
             assert config is not None
-            meta = {
-                "format": CELL_FORMAT,
-                "version": __version__,
-                "env": env_name,
-                "option": option,
-                "planner": planner,
-                "n_seeds": n_seeds,
-                "seed": seed,
-                "n_steps": n_steps,
-                "eval_every": every,
-                "config": config.to_dict(),
-            }
+            meta = jsonable(
+                {
+                    "format": CELL_FORMAT,
+                    "version": __version__,
+                    "env": env_name,
+                    "option": option,
+                    "planner": planner,
+                    "n_seeds": n_seeds,
+                    "seed": seed,
+                    "n_steps": n_steps,
+                    "eval_every": every,
+                    "config": config.to_dict(),
+                }
+            )
             path = None if cell_dir is None else cell_file(cell_dir, env_name, option, planner)
-            done = None if path is None else load_cell(path, jsonable(meta))
+            done = None if path is None else load_cell(path, meta)
             if done is None:
                 mine = distributed.share_rows(keys)  # all of them with one process
                 done = distributed.gather_rows(
                     np.asarray(_run_seeds(mdp, config, mine, n_steps, every)), n_seeds
                 )
                 if path is not None:
-                    save_cell(path, jsonable(meta), done)
+                    save_cell(path, meta, done)
             values = done.astype(np.float64)
             regret = (j_star - values) / j_star
             rows.append(

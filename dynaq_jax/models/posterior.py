@@ -154,7 +154,8 @@ class PlanningDraw(ModelKind):
         zero: Int[Array, ""],
         config: DynaQConfig,
     ) -> Any:
-        """The base kind's posterior (a draw is not drawn again)."""
+        """The base kind's ``posterior_rows`` of ``model`` (the real model: what this kind
+        answers from is itself a draw of it)."""
         return self.base.posterior_rows(model, key, sa, visits, zero, config)
 
     def transition_probs(
