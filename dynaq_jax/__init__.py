@@ -18,7 +18,7 @@ from dynaq_jax.agent import (
     update,
 )
 from dynaq_jax.config import DynaQConfig
-from dynaq_jax.distributed import gather_result, join
+from dynaq_jax.distributed import gather_result, join, use_cpu_devices
 from dynaq_jax.envs import (
     ChangingMDP,
     TabularEnv,
@@ -99,5 +99,6 @@ __all__ = [
     "train_sweep",
     "transition_probs",
     "update",
+    "use_cpu_devices",
     "value_iteration",
 ]

@@ -187,6 +187,74 @@ def join(
         timer.cancel()
 
 
+# -- one process, several cores -------------------------------------------------------------------
+
+_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports one, else
+    ``os.cpu_count()``; at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def flagged_cpu_devices(flags: str | None = None) -> int | None:
+    """The host device count that ``XLA_FLAGS`` (``flags``; default the environment's) sets with
+    ``--xla_force_host_platform_device_count=N``, or ``None`` where it sets none."""
+    text = os.environ.get("XLA_FLAGS", "") if flags is None else flags
+    found = None
+    for flag in text.split():
+        name, _, value = flag.partition("=")
+        if name == _DEVICE_FLAG:
+            found = int(value) if value.strip().isdigit() else None
+    return found
+
+
+def use_cpu_devices(n: int | None = None) -> int:
+    """Give this process ``n`` CPU devices (default: one per core, ``cpu_cores()``), so that
+    ``train_seeds`` and ``train_sweep`` split their seeds over the cores; return the CPU devices
+    the process has.
+
+    On CPU, one XLA device runs each kernel of the compiled loop in turn, and splits only large
+    ones over the cores; ``n`` devices run ``n`` shards of the seeds side by side (one per core),
+    with the same results bit for bit (a seed's result never depends on its device). It is JAX's
+    ``jax_num_cpu_devices``, which JAX reads once, when it starts its CPU client: call this right
+    after ``import dynaq_jax``, before any JAX computation. ``XLA_FLAGS`` with
+    ``--xla_force_host_platform_device_count=N`` (set before the process starts) is the same
+    choice made outside; with ``n=None`` it is kept. Once JAX has computed, ``n=None`` keeps the
+    devices JAX has. The command line calls it (``--cpu-devices``); a multi-process run keeps
+    one CPU device per process unless given.
+
+    Raises:
+        ValueError: ``n`` not a positive int, or different from the count ``XLA_FLAGS`` sets, or
+            JAX has already started with another count (the message says which and how many).
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1):
+        raise ValueError(f"use_cpu_devices: n must be None or an int >= 1, got {n!r}")
+    flagged = flagged_cpu_devices()
+    if flagged is not None and n is not None and n != flagged:
+        raise ValueError(
+            f"use_cpu_devices: n={n} but XLA_FLAGS sets {_DEVICE_FLAG}={flagged}; give one of them"
+        )
+    want = int(n) if n is not None else (flagged or cpu_cores())
+    if flagged is None:
+        try:
+            jax.config.update("jax_num_cpu_devices", want)  # type: ignore[no-untyped-call]
+        except RuntimeError:  # JAX has started: its CPU client has its devices
+            pass
+    have = len(jax.devices("cpu"))
+    if n is not None and have != n:
+        raise ValueError(
+            f"use_cpu_devices: n={n} CPU devices asked for, but JAX has already started with "
+            f"{have}; call it before any JAX computation (or set XLA_FLAGS={_DEVICE_FLAG}={n} "
+            "before the process starts)"
+        )
+    return have
+
+
 # -- global arrays --------------------------------------------------------------------------------
 
 
@@ -270,6 +338,8 @@ def on_host(x: jax.Array) -> np.ndarray:
 __all__ = [
     "EXIT_JOIN_TIMEOUT",
     "SEEDS_AXIS",
+    "cpu_cores",
+    "flagged_cpu_devices",
     "gather_result",
     "gather_rows",
     "global_mesh",
@@ -282,5 +352,6 @@ __all__ = [
     "process_index",
     "share_rows",
     "to_global",
+    "use_cpu_devices",
     "wait_for_coordinator",
 ]

@@ -18,7 +18,8 @@ runs the same operations on the same key as alone; ``train_seeds(keys)[i] == tra
 * on CPU from a cache budget: at most ``CACHE_BYTES // bytes per lane`` lanes (what a seed
   touches every step: its agent state and its planning draws; ``train`` computes it). Step-budget
   mode splits ``N`` seeds into equal batches of at most that many; episode mode, from
-  ``STREAM_FROM`` seeds on, streams them through ``STREAM_LANES`` lanes (at most the cache's),
+  ``STREAM_FROM`` seeds on, streams them through ``STREAM_LANES`` lanes (fewer for fewer seeds,
+  at most the cache's),
   looked at every ``CHECK_EVERY`` steps or so, and the compaction stage has ``B // COMPACTION``
   lanes;
 * on other backends (GPU, TPU) all seeds run at once, as before: a device runs its lanes in
@@ -45,15 +46,18 @@ at 36.8 M planning updates/s in one batch against 30.2-33.3 in batches of 143 to
 seeds at 34.1 M/s in batches of 1000 against 27.6 in batches of 2500, 27.7 in one batch and 29.5
 in batches of 145 (best of 5 calls each). An earlier budget of 2 MiB (batches of 143) had been
 tuned on the same machine at load 4-6, where smaller batches won."""
-STREAM_FROM = 512
-"""Episode mode streams seeds through lanes from this many seeds (per device) on: at least 4
-seeds pass through each lane."""
+STREAM_FROM = 256
+"""Episode mode streams seeds through lanes from this many seeds (per device) on."""
 STREAM_LANES = 128
-"""Episode mode's lanes (fewer when the cache holds fewer). On the development machine, 1000
-FrozenLake seeds x 30 episodes against step mode in one batch of 1000 (the 16 MiB budget, same
-run): 128 lanes looked at every 10 steps 0.68, 64 and 256 lanes 0.66 and 0.69, a look every 5
-steps 0.70. (Against step mode in batches of 143, under the earlier 2 MiB budget, 128 lanes had
-given 0.94, 192 and 250 lanes 0.78 and 0.67.)"""
+"""Episode mode's most lanes: halved while fewer than ``SEEDS_PER_LANE`` seeds would pass
+through each, and fewer when the cache holds fewer. On the development machine, 1000 FrozenLake
+seeds x 30 episodes against step mode in one batch of 1000 (the 16 MiB budget, same run, one
+device): 128 lanes looked at every 10 steps 0.68, 64 and 256 lanes 0.66 and 0.69, a look every 5
+steps 0.70. On two host devices (500 seeds each, the median of 8 paired rounds): 64 lanes 0.88,
+128 lanes 0.84, 256 lanes 0.76."""
+SEEDS_PER_LANE = 7
+"""Episode mode halves ``STREAM_LANES`` until at least this many seeds pass through each lane (a
+lane's last seed runs in the tail: the fewer seeds a lane runs, the more of its steps are tail)."""
 COMPACTION = 8
 """The compaction stage has ``B // COMPACTION`` lanes."""
 SLOTS = 16
@@ -124,7 +128,8 @@ def plan_lanes(
     ``lanes`` given: ``B = lanes`` (``None`` when ``lanes >= n_items``). Otherwise on CPU step
     mode splits ``N`` into ``ceil(N / cache_lanes)`` equal batches when it exceeds the cache's
     lanes, and episode mode streams ``N >= STREAM_FROM`` seeds through
-    ``B = min(cache_lanes, STREAM_LANES)`` lanes; on other backends ``None``. Episode mode's
+    ``B = min(cache_lanes, STREAM_LANES)`` lanes, ``STREAM_LANES`` halved (down to 16) while
+    ``N < SEEDS_PER_LANE * B``; on other backends ``None``. Episode mode's
     stages are ``(B, B // COMPACTION)`` (``(B,)`` when that is below 2), its looks every
     ``check_every_for(chunk)`` steps, harvesting up to ``max(SLOTS, B // 4)`` lanes each.
     """
@@ -138,7 +143,10 @@ def plan_lanes(
     elif n_items < STREAM_FROM:
         return None
     else:
-        b = min(fit, STREAM_LANES)
+        b = STREAM_LANES
+        while b > 16 and n_items < SEEDS_PER_LANE * b:
+            b //= 2
+        b = min(fit, b)
     if b >= n_items:
         return None
     if not episodes:
@@ -387,6 +395,7 @@ __all__ = [
     "CACHE_BYTES",
     "CHECK_EVERY",
     "COMPACTION",
+    "SEEDS_PER_LANE",
     "SLOTS",
     "STREAM_FROM",
     "STREAM_LANES",

@@ -34,6 +34,11 @@ from dynaq_jax.numerics import runtime_zero
 from dynaq_jax.planners.base import draw_pairs
 from dynaq_jax.testing import f32s as f32
 
+# JAX starts here, with the devices this environment gives it (one CPU device unless XLA_FLAGS
+# says otherwise). The command line's default of one device per core (use_cpu_devices) then
+# keeps these, so every test of a worker sees the same devices whichever test ran first.
+jax.devices()
+
 settings.register_profile(
     "dev",
     deadline=None,

@@ -58,11 +58,14 @@ def test_plan_lanes_rules() -> None:
     assert big is not None and big.stages == (big.lanes,)
     n_batches = -(-10_000 // big.lanes)
     assert big.lanes <= fit and 0 <= n_batches * big.lanes - 10_000 < n_batches
-    # Episode mode: lockstep below STREAM_FROM; above, STREAM_LANES lanes (fewer when the cache
-    # holds fewer), a tail stage of B // COMPACTION lanes, looks every 10 steps (the largest
-    # divisor of the chunk, 100, up to CHECK_EVERY), harvesting up to B // 4 lanes at a look.
+    # Episode mode: lockstep below STREAM_FROM; above, STREAM_LANES lanes (halved while fewer
+    # than SEEDS_PER_LANE seeds pass through each, fewer when the cache holds fewer), a tail stage
+    # of B // COMPACTION lanes, looks every 10 steps (the largest divisor of the chunk, 100, up to
+    # CHECK_EVERY), harvesting up to B // 4 lanes at a look.
     assert plan(lanes.STREAM_FROM - 1, True) is None
     assert plan(1000, True) == plan(100_000, True) == lanes.LanePlan((128, 16), 10, 32)
+    assert plan(895, True) == plan(500, True) == lanes.LanePlan((64, 8), 10, 16)
+    assert plan(lanes.STREAM_FROM, True) == lanes.LanePlan((32, 4), 10, 16)
     small_cache = lanes.plan_lanes(1000, lanes.CACHE_BYTES // 40, episodes=True, chunk=64)
     assert small_cache == lanes.LanePlan((40, 5), 8, lanes.SLOTS)
     # Given lanes win; as many lanes as seeds (or more) is lockstep; other backends: lockstep.

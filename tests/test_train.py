@@ -94,9 +94,10 @@ SHARD_SCRIPT = textwrap.dedent(
     assert jax.local_device_count() == 4, jax.local_devices()
     env = dq.from_gymnasium("FrozenLake-v1")
     config = dq.DynaQConfig(planning_steps=10)
-    for n in (8, 6):
+    # 22 seeds with lanes=2: each device streams its 6 seeds through 2 lanes.
+    for n, lanes in ((8, None), (6, None), (22, 2)):
         keys = jax.random.split(jax.random.key(11), n)
-        many = dq.train_seeds(env, config, keys, n_episodes=20)
+        many = dq.train_seeds(env, config, keys, n_episodes=20, lanes=lanes)
         one = dq.train_seeds(env, config, keys, n_episodes=20, shard=False)
         for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)):
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes()

@@ -42,17 +42,18 @@ bytes); ``result_bytes_per_seed`` is what ``train_seeds`` returns per seed (stat
 the per-step rewards of step-budget mode). Seed counts whose agent states alone exceed
 ``--memory-budget`` are skipped and listed.
 
-Devices: on CPU one XLA device runs the loop mostly on one core. ``--devices N`` runs the benchmark
-with ``N`` host devices, the seeds sharded over them; because ``XLA_FLAGS`` must be set before JAX
-starts, the benchmark then re-runs itself in a child process with
-``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (the library itself never sets it).
+Devices: on CPU one XLA device runs the loop's kernels one after another, mostly on one core, so
+the benchmark runs, as the other commands do, with one host device per core (``--devices N``
+chooses: ``distributed.use_cpu_devices``), the seeds sharded over them. Called in a process whose
+JAX has already started with another count, it re-runs itself in a child process with
+``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
 
 The measurements live in ``benchmark_measure``, the targets and tables in ``benchmark_report``;
 this module runs them (``run_benchmark``) and is the ``dynaq-jax bench`` command (``main``, with
 the options ``BenchOptions``). Usage::
 
     dynaq-jax bench                       # FrozenLake 4x4, 1 .. 10000 seeds
-    dynaq-jax bench --devices 2           # seeds sharded over 2 host devices
+    dynaq-jax bench --devices 1           # one host device (the default: one per core)
     dynaq-jax bench --envs 4x4 8x8 taxi   # also FrozenLake 8x8 and Taxi-v4
     dynaq-jax bench --quick               # seconds: small sizes, for tests and CI
 
@@ -74,6 +75,7 @@ import jax
 import numpy as np
 import tyro
 
+from dynaq_jax import distributed
 from dynaq_jax.experiments.benchmark_lanes import (
     EPISODE_SEEDS,
     EPISODES,
@@ -156,8 +158,10 @@ class BenchOptions:
         tyro.conf.arg(help_behavior_hint="(default: FrozenLake-v1:4x4)"),
     ] = None
     """environments: FrozenLake-v1:4x4, FrozenLake-v1:8x8, Taxi-v4 (aliases 4x4, 8x8, taxi)"""
-    devices: OptionalPositiveInt = None
-    """CPU: run on N host devices, the seeds sharded over them (re-runs itself with XLA_FLAGS)"""
+    devices: Annotated[
+        OptionalPositiveInt, tyro.conf.arg(help_behavior_hint="(default: one per core)")
+    ] = None
+    """CPU: run on N host devices, the seeds sharded over them (as --cpu-devices elsewhere)"""
     planning_steps: int = 50
     """n, planning updates per real step"""
     steps: OptionalPositiveInt = None
@@ -478,17 +482,14 @@ def main(args: BenchOptions) -> int:
     if args.sync_dispatch:
         # Read when JAX starts its CPU client, which nothing has done yet.
         jax.config.update("jax_cpu_enable_async_dispatch", False)  # type: ignore[no-untyped-call]
-    if args.devices is not None and jax.default_backend() == "cpu":
-        have = len(jax.local_devices())
-        if have != args.devices:
-            if os.environ.get(_CHILD_ENV):
-                print(
-                    f"dynaq-jax: error: bench: asked for {args.devices} host devices, JAX has "
-                    f"{have} despite XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}",
-                    file=sys.stderr,
-                )
-                return 2
-            return _rerun_with_devices(args, args.devices)
+    try:
+        distributed.use_cpu_devices(args.devices)  # before JAX starts: no child process needed
+    except ValueError as err:  # JAX has started (in-process call), or XLA_FLAGS says otherwise
+        if os.environ.get(_CHILD_ENV):
+            print(f"dynaq-jax: error: bench: {err}", file=sys.stderr)
+            return 2
+        assert args.devices is not None  # use_cpu_devices(None) keeps what JAX has
+        return _rerun_with_devices(args, args.devices)
     with staged_output(options.out) as folder:
         report = run_benchmark(options, numpy=not args.no_numpy, folder=folder)
     print()

@@ -92,6 +92,7 @@ from dynaq_jax.experiments.multiprocess import (
     JoinOptions,
     join_run,
     run_as_writer_or_not,
+    use_cpu_devices,
 )
 from dynaq_jax.experiments.output import check_out, staged_output
 from dynaq_jax.experiments.sweeping import SweepingOptions
@@ -136,6 +137,12 @@ OUT_HELP = (
 )
 """The help of ``--out``."""
 
+CPU_DEVICES_HELP = (
+    "CPU: split the seeds over N host devices, one per core (default: every core this process "
+    "may use; 1 per process in a multi-process run); the results are the same bits"
+)
+"""The help of ``--cpu-devices``."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentOutput:
@@ -145,6 +152,8 @@ class ExperimentOutput:
     """The output folder (``OUT_HELP``)."""
     no_progress: bool = False
     """no progress bar"""
+    cpu_devices: Annotated[int | None, tyro.conf.arg(metavar="N", help=CPU_DEVICES_HELP)] = None
+    """The host devices the seeds are split over (``CPU_DEVICES_HELP``)."""
     join: Annotated[JoinOptions, tyro.conf.OmitArgPrefixes, tyro.conf.arg(help=JOIN_HELP)] = SINGLE
     """Joining a multi-process run (``multiprocess.JoinOptions``)."""
 
@@ -520,7 +529,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     text = out_argument(args)
     try:
-        join_run(getattr(command, "join", SINGLE))  # before any JAX work; process 0 writes
+        join = getattr(command, "join", SINGLE)
+        join_run(join)  # before any JAX work; process 0 writes
+        if isinstance(command, ExperimentOutput):
+            use_cpu_devices(command.cpu_devices, join.wanted)
+        elif isinstance(command, BenchOptions):  # before JAX starts; else it re-runs itself
+            with contextlib.suppress(ValueError):
+                distributed.use_cpu_devices(command.devices)
         if distributed.is_writer():
             check_out(command.out if text is None else text)
         return run_as_writer_or_not(command, command.out, lambda c: run(c, args))

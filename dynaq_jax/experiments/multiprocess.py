@@ -84,6 +84,18 @@ def join_run(options: JoinOptions) -> None:
         raise ValueError(text) from None
 
 
+def use_cpu_devices(devices: int | None, multi_process: bool) -> None:
+    """``distributed.use_cpu_devices`` for ``--cpu-devices`` (``None``: one device per core, or
+    in a multi-process run one per process, JAX's default). Errors name the option."""
+    if devices is None and multi_process:
+        return
+    try:
+        distributed.use_cpu_devices(devices)
+    except ValueError as err:
+        text = str(err).replace("must be None or an int", "must be an int")
+        raise ValueError(text.replace("use_cpu_devices: n", "--cpu-devices")) from None
+
+
 def run_as_writer_or_not(command: C, out: Path, run: Callable[[C], int]) -> int:
     """``run(command)`` on process 0 (the writer); on any other process, ``run`` on the same
     command with ``out`` replaced by a private temporary folder (removed afterwards), its output
@@ -104,4 +116,11 @@ def run_as_writer_or_not(command: C, out: Path, run: Callable[[C], int]) -> int:
     return status
 
 
-__all__ = ["JOIN_HELP", "SINGLE", "JoinOptions", "join_run", "run_as_writer_or_not"]
+__all__ = [
+    "JOIN_HELP",
+    "SINGLE",
+    "JoinOptions",
+    "join_run",
+    "run_as_writer_or_not",
+    "use_cpu_devices",
+]
