@@ -328,7 +328,8 @@ def _train_batch(
             to_global(env, global_mesh(), False),
             to_global((configs, keys), global_mesh(), True),
         )
-    lane_plan = _plan_lanes(env, configs, plan, padded // n_dev, lanes)
+    sharing = n_dev if not multi else jax.local_device_count()
+    lane_plan = _plan_lanes(env, configs, plan, padded // n_dev, lanes, sharing)
     trainer = _compile(plan, max_total_steps, n_dev, progress, multi, key_impl, lane_plan)
     if progress and (not multi or jax.process_index() == 0):
         per_seed = plan.n_episodes if plan.n_episodes is not None else plan.n_steps
@@ -372,7 +373,7 @@ def _train_batch(
 
 
 def _plan_lanes(
-    env: Env, config: DynaQConfig, plan: RunPlan, per_device: int, lanes: int | None
+    env: Env, config: DynaQConfig, plan: RunPlan, per_device: int, lanes: int | None, devices: int
 ) -> LanePlan | None:
     # What a lane touches every real step: the agent state and the planning draws (an S-wide
     # count row and 32 bytes per draw); the episode metrics take one write per episode.
@@ -384,6 +385,7 @@ def _plan_lanes(
         chunk=plan.chunk,
         lanes=lanes,
         backend=jax.local_devices()[0].platform,
+        devices=devices,
     )
 
 
@@ -404,7 +406,7 @@ def lane_plan(
     lockstep."""
     plan = resolve_run(env, n_episodes, n_steps, max_episode_steps, chunk)
     n_dev = min(len(jax.local_devices()), n_seeds)
-    return _plan_lanes(env, config, plan, -(-n_seeds // n_dev), check_lanes(lanes))
+    return _plan_lanes(env, config, plan, -(-n_seeds // n_dev), check_lanes(lanes), n_dev)
 
 
 def _broadcast_config(config: DynaQConfig, n: int) -> DynaQConfig:

@@ -130,6 +130,10 @@ def test_episode_table_and_options() -> None:
     assert bl.describe(plan, 1000, True) == "128 -> 16 (every 5 steps)"  # the plan's own
     assert bl.describe(lanes.LanePlan((250,), 100), 1000, False) == "4 x 250"
     assert bl.describe(None, 7, True) == "all 7"
+    assert bl.describe(None, 1000, False, 2) == "all 500, on each of 2 devices"
+    assert bl.describe(lanes.LanePlan((556,), 100), 10000, False, 2) == (
+        "9 x 556, on each of 2 devices"
+    )
     fields = {f.name for f in dataclasses.fields(bl.EpisodeRow)}
     assert {"useful_steps", "lane_steps", "idle_fraction", "vs_step_mode"} <= fields
 

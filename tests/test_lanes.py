@@ -58,6 +58,11 @@ def test_plan_lanes_rules() -> None:
     assert big is not None and big.stages == (big.lanes,)
     n_batches = -(-10_000 // big.lanes)
     assert big.lanes <= fit and 0 <= n_batches * big.lanes - 10_000 < n_batches
+    # Two devices share the cache: each gets half of it.
+    half = lanes.cache_lanes(per_lane, lanes.CACHE_BYTES // 2)
+    assert plan(half, False, devices=2) is None and plan(half + 1, False) is None
+    shared = plan(5_000, False, devices=2)
+    assert shared is not None and shared.lanes <= half < big.lanes
     # Episode mode: lockstep below STREAM_FROM; above, STREAM_LANES lanes (halved while fewer
     # than SEEDS_PER_LANE seeds pass through each, fewer when the cache holds fewer), a tail stage
     # of B // COMPACTION lanes, looks every 10 steps (the largest divisor of the chunk, 100, up to

@@ -181,7 +181,7 @@ class BenchOptions:
     host_steps: OptionalPositiveInt = None
     """host loop: real agent steps per timed run (default 3000; --quick: no host-loop section
     unless given)"""
-    host_envs: Annotated[int, POSITIVE_INT, POSITIVE_INT.cli()] = 16
+    host_envs: Annotated[int, POSITIVE_INT, POSITIVE_INT.cli()] = 64
     """host loop: sub-envs of the vector-env row (1: no vector row)"""
     no_host_loop: bool = False
     """skip the host-loop section (gym_loop beside the notebook's loop)"""

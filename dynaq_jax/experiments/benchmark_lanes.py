@@ -86,14 +86,23 @@ class EpisodeRow:
         return dataclasses.asdict(self)
 
 
-def describe(plan: lanes.LanePlan | None, seeds: int, episodes: bool) -> str:
-    """How ``seeds`` seeds pass through the lanes of ``plan``, in words."""
+def describe(plan: lanes.LanePlan | None, seeds: int, episodes: bool, devices: int = 1) -> str:
+    """How ``seeds`` seeds pass through the lanes of ``plan`` on each of ``devices`` devices (an
+    equal share of the seeds each), in words."""
+    per = -(-seeds // devices)
     if plan is None:
-        return f"all {seeds}"
-    if not episodes:
-        return f"{-(-seeds // plan.lanes)} x {plan.lanes}"
-    stages = " -> ".join(map(str, plan.stages))
-    return f"{stages} (every {plan.check_every} steps)"
+        text = f"all {per}"
+    elif not episodes:
+        text = f"{-(-per // plan.lanes)} x {plan.lanes}"
+    else:
+        stages = " -> ".join(map(str, plan.stages))
+        text = f"{stages} (every {plan.check_every} steps)"
+    return text if devices == 1 else f"{text}, on each of {devices} devices"
+
+
+def seed_devices(seeds: int) -> int:
+    """The devices ``train_seeds`` splits ``seeds`` seeds over."""
+    return min(len(jax.local_devices()), seeds)
 
 
 @dataclasses.dataclass
@@ -150,7 +159,7 @@ def episode_row(t: Timed, options: Options) -> EpisodeRow:
     env = make_env(PRIMARY_ENV)
     steps = np.asarray(t.out.steps_done)
     chunk = min(env.time_limit or 64, 128)  # train's default chunk
-    n_dev = min(len(jax.local_devices()), t.seeds)
+    n_dev = seed_devices(t.seeds)
     # Each device streams its own contiguous share of the seeds (padded to equal shares).
     per_device = -(-t.seeds // n_dev)
     padded = np.concatenate([steps, np.repeat(steps[-1:], per_device * n_dev - t.seeds)])
@@ -162,7 +171,7 @@ def episode_row(t: Timed, options: Options) -> EpisodeRow:
         env=PRIMARY_ENV,
         mode="episodes",
         seeds=t.seeds,
-        lanes=describe(t.plan, t.seeds, True),
+        lanes=describe(t.plan, t.seeds, True, seed_devices(t.seeds)),
         useful_steps=useful,
         lane_steps=ran,
         idle_fraction=1.0 - useful / ran,
@@ -183,7 +192,7 @@ def step_row(t: Timed, options: Options) -> EpisodeRow:
         env=PRIMARY_ENV,
         mode="step",
         seeds=t.seeds,
-        lanes=describe(t.plan, t.seeds, False),
+        lanes=describe(t.plan, t.seeds, False, seed_devices(t.seeds)),
         useful_steps=useful,
         lane_steps=useful,
         idle_fraction=0.0,
@@ -313,5 +322,6 @@ __all__ = [
     "episode_section",
     "evaluate_lane_targets",
     "section_calls",
+    "seed_devices",
     "step_row",
 ]
