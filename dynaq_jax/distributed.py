@@ -27,6 +27,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 SEEDS_AXIS = "seeds"
 """The mesh axis the seed (and config) axis is split over."""
@@ -306,6 +307,27 @@ def pad_rows(tree: T, size: int) -> T:
     return out
 
 
+def over_local_devices(fn: Callable[[T], R], rows: T, devices: int | None = None) -> R:
+    """``jax.jit(fn)(rows)`` with the rows split over this process's devices: ``fn`` maps a batch
+    of rows (every leaf's leading axis) to a batch of results, one per row, each row's result
+    depending on that row alone (``vmap`` of a per-row function). Each of ``min(devices, n)``
+    local devices (default: all of them) runs ``fn`` on its block of ``ceil(n / devices)`` rows
+    (the last block padded with copies of the last row, trimmed afterwards), with ``shard_map``;
+    one device: plain ``jit``. Where ``fn`` is a ``vmap``, the results are those of one device,
+    bit for bit. A new compilation each call: keep ``fn`` for calls that are few and long."""
+    n = int(jax.tree.leaves(rows)[0].shape[0])
+    n_dev = min(len(jax.local_devices()) if devices is None else int(devices), n)
+    if n_dev <= 1:
+        return jax.jit(fn)(rows)  # type: ignore[no-any-return]
+    padded = -(-n // n_dev) * n_dev
+    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), (SEEDS_AXIS,))
+    spec = PartitionSpec(SEEDS_AXIS)  # type: ignore[no-untyped-call]
+    # Each device maps its own rows (no collectives): no varying-axis types to check.
+    run = jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    out = jax.jit(run)(pad_rows(rows, padded))
+    return jax.tree.map(lambda x: x[:n], out)  # type: ignore[no-any-return]
+
+
 def share_rows(x: jax.Array) -> jax.Array:
     """This process's block of the rows of ``x`` (the same rows on every process): process ``i``
     of ``P`` takes rows ``i m .. (i + 1) m - 1`` with ``m = ceil(n / P)``, the rows past ``n``
@@ -347,6 +369,7 @@ __all__ = [
     "is_writer",
     "join",
     "on_host",
+    "over_local_devices",
     "pad_rows",
     "process_count",
     "process_index",

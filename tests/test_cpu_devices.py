@@ -119,3 +119,33 @@ def test_the_cli_splits_the_seeds_over_the_devices_with_the_same_bits(tmp_path: 
     bad = run_cli(tmp_path / "bad", "--cpu-devices", "0")
     assert bad.returncode == 2
     assert "dynaq-jax: error: --cpu-devices must be an int >= 1, got 0" in bad.stderr
+
+
+SPLIT_SCRIPT = """
+import hashlib, sys
+import dynaq_jax as dq
+dq.use_cpu_devices(int(sys.argv[1]))
+import jax, numpy as np
+from dynaq_jax import distributed
+from dynaq_jax.experiments import explore
+
+# 7 rows over the devices (padded to equal blocks, trimmed back)
+x = jax.numpy.arange(7.0)
+out = distributed.over_local_devices(jax.vmap(lambda v: v * 2 + 1), x)
+assert np.asarray(out).tolist() == [2 * i + 1.0 for i in range(7)], out
+mdp = explore.ENVS["river-swim"].make()
+values = []
+for option in ("epsilon-greedy", "posterior"):
+    config = explore.option_config(option, "sample", explore.model_for(mdp))
+    keys = jax.random.split(jax.random.key(3), 5)
+    values.append(np.asarray(explore._run_seeds(mdp, config, keys, 200, 50)))
+print(jax.local_device_count(), hashlib.sha256(np.stack(values).tobytes()).hexdigest())
+"""
+
+
+def test_explore_splits_its_seeds_over_the_devices_with_the_same_bits() -> None:
+    runs = [python(SPLIT_SCRIPT.replace("sys.argv[1]", str(d))) for d in (1, 3)]
+    for out in runs:
+        assert out.returncode == 0, out.stderr[-2000:]
+    (one, h1), (three, h3) = (out.stdout.split() for out in runs)
+    assert (one, three) == ("1", "3") and h1 == h3

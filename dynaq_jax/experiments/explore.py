@@ -178,7 +178,8 @@ def _run_seeds(
         _, values = jax.lax.scan(evaluation, start, None, length=n_steps // eval_every)
         return values
 
-    return jax.jit(jax.vmap(one))(keys)  # type: ignore[no-any-return]
+    # The process's seeds split over its devices (one per core from the command line).
+    return distributed.over_local_devices(jax.vmap(one), keys)
 
 
 @dataclasses.dataclass(frozen=True)
