@@ -227,7 +227,9 @@ def use_cpu_devices(n: int | None = None) -> int:
     ``--xla_force_host_platform_device_count=N`` (set before the process starts) is the same
     choice made outside; with ``n=None`` it is kept. Once JAX has computed, ``n=None`` keeps the
     devices JAX has. The command line calls it (``--cpu-devices``); a multi-process run keeps
-    one CPU device per process unless given.
+    one CPU device per process unless given. Where JAX has no CPU backend (``JAX_PLATFORMS``
+    naming only an accelerator), ``n=None`` returns 0. The CPU count does not change which
+    devices ``train_seeds`` uses on a GPU or TPU: those of the default backend.
 
     Raises:
         ValueError: ``n`` not a positive int, or different from the count ``XLA_FLAGS`` sets, or
@@ -246,7 +248,13 @@ def use_cpu_devices(n: int | None = None) -> int:
             jax.config.update("jax_num_cpu_devices", want)  # type: ignore[no-untyped-call]
         except RuntimeError:  # JAX has started: its CPU client has its devices
             pass
-    have = len(jax.devices("cpu"))
+    try:
+        have = len(jax.devices("cpu"))
+    except RuntimeError as err:  # JAX_PLATFORMS without cpu: an accelerator-only process
+        if n is None:
+            return 0
+        message = f"use_cpu_devices: n={n}, but JAX has no CPU backend here ({err})"
+        raise ValueError(message) from None
     if n is not None and have != n:
         raise ValueError(
             f"use_cpu_devices: n={n} CPU devices asked for, but JAX has already started with "

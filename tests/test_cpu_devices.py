@@ -69,6 +69,17 @@ def test_after_jax_started_the_count_is_kept_or_refused(monkeypatch: pytest.Monk
         dq.use_cpu_devices(2)
 
 
+def test_no_cpu_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_cpu(backend: str | None = None) -> list[object]:
+        raise RuntimeError(f"Unknown backend {backend}")
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(distributed.jax, "devices", no_cpu)
+    assert dq.use_cpu_devices() == 0  # nothing to split on CPU: the default backend decides
+    with pytest.raises(ValueError, match=r"n=2, but JAX has no CPU backend here \(Unknown"):
+        dq.use_cpu_devices(2)
+
+
 def test_a_fresh_process_gets_the_devices() -> None:
     out = python(
         """
