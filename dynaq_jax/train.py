@@ -6,7 +6,7 @@ Two modes:
 
 * episode mode (``n_episodes``): run until every seed has finished ``n_episodes`` episodes. In
   lockstep a seed that is done idles (its updates are masked, not selected) until the slowest seed
-  finishes; streamed through lanes (``dynaq_jax.lanes``, on CPU from 512 seeds) its lane starts
+  finishes; streamed through lanes (``dynaq_jax.lanes``, on CPU from 256 seeds) its lane starts
   the next seed.
 * step-budget mode (``n_steps``): exactly ``n_steps`` real steps per seed; the reward of every step
   is recorded (cumulative-reward curves), and a changing maze switches at a global step.
