@@ -155,7 +155,10 @@ def test_a_run_replaces_the_whole_folder(
 
 
 KILLED_WRITER = """
-import os, sys, time
+import os, signal, sys, time
+# Python turns SIGINT into KeyboardInterrupt only where its parent left SIGINT alone; a suite
+# started in the background (SIGINT ignored) would otherwise wait here for the timeout.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from dynaq_jax.experiments.output import staged_output
 with staged_output(sys.argv[1]) as folder:
     (folder / "metrics.npz").write_bytes(b"new")
