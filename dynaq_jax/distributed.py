@@ -190,7 +190,8 @@ def join(
 
 # -- one process, several cores -------------------------------------------------------------------
 
-_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+DEVICE_FLAG = "--xla_force_host_platform_device_count"
+"""The ``XLA_FLAGS`` flag that sets the number of host (CPU) devices."""
 
 
 def cpu_cores() -> int:
@@ -209,7 +210,7 @@ def flagged_cpu_devices(flags: str | None = None) -> int | None:
     found = None
     for flag in text.split():
         name, _, value = flag.partition("=")
-        if name == _DEVICE_FLAG:
+        if name == DEVICE_FLAG:
             found = int(value) if value.strip().isdigit() else None
     return found
 
@@ -240,7 +241,7 @@ def use_cpu_devices(n: int | None = None) -> int:
     flagged = flagged_cpu_devices()
     if flagged is not None and n is not None and n != flagged:
         raise ValueError(
-            f"use_cpu_devices: n={n} but XLA_FLAGS sets {_DEVICE_FLAG}={flagged}; give one of them"
+            f"use_cpu_devices: n={n} but XLA_FLAGS sets {DEVICE_FLAG}={flagged}; give one of them"
         )
     want = int(n) if n is not None else (flagged or cpu_cores())
     if flagged is None:
@@ -258,7 +259,7 @@ def use_cpu_devices(n: int | None = None) -> int:
     if n is not None and have != n:
         raise ValueError(
             f"use_cpu_devices: n={n} CPU devices asked for, but JAX has already started with "
-            f"{have}; call it before any JAX computation (or set XLA_FLAGS={_DEVICE_FLAG}={n} "
+            f"{have}; call it before any JAX computation (or set XLA_FLAGS={DEVICE_FLAG}={n} "
             "before the process starts)"
         )
     return have
@@ -315,6 +316,16 @@ def pad_rows(tree: T, size: int) -> T:
     return out
 
 
+def seed_devices(n: int) -> int:
+    """The local devices ``n`` seeds (rows) are split over: ``min(local devices, n)``."""
+    return min(len(jax.local_devices()), n)
+
+
+def local_mesh(n_dev: int) -> Mesh:
+    """A one-axis mesh (``SEEDS_AXIS``) over this process's first ``n_dev`` devices."""
+    return Mesh(np.array(jax.local_devices()[:n_dev]), (SEEDS_AXIS,))
+
+
 def over_local_devices(fn: Callable[[T], R], rows: T, devices: int | None = None) -> R:
     """``jax.jit(fn)(rows)`` with the rows split over this process's devices: ``fn`` maps a batch
     of rows (every leaf's leading axis) to a batch of results, one per row, each row's result
@@ -324,11 +335,11 @@ def over_local_devices(fn: Callable[[T], R], rows: T, devices: int | None = None
     one device: plain ``jit``. Where ``fn`` is a ``vmap``, the results are those of one device,
     bit for bit. A new compilation each call: keep ``fn`` for calls that are few and long."""
     n = int(jax.tree.leaves(rows)[0].shape[0])
-    n_dev = min(len(jax.local_devices()) if devices is None else int(devices), n)
+    n_dev = seed_devices(n) if devices is None else min(int(devices), n)
     if n_dev <= 1:
         return jax.jit(fn)(rows)  # type: ignore[no-any-return]
     padded = -(-n // n_dev) * n_dev
-    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), (SEEDS_AXIS,))
+    mesh = local_mesh(n_dev)
     spec = PartitionSpec(SEEDS_AXIS)  # type: ignore[no-untyped-call]
     # Each device maps its own rows (no collectives): no varying-axis types to check.
     run = jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
@@ -366,6 +377,7 @@ def on_host(x: jax.Array) -> np.ndarray:
 
 
 __all__ = [
+    "DEVICE_FLAG",
     "EXIT_JOIN_TIMEOUT",
     "SEEDS_AXIS",
     "cpu_cores",
@@ -376,11 +388,13 @@ __all__ = [
     "is_multi_process",
     "is_writer",
     "join",
+    "local_mesh",
     "on_host",
     "over_local_devices",
     "pad_rows",
     "process_count",
     "process_index",
+    "seed_devices",
     "share_rows",
     "to_global",
     "use_cpu_devices",

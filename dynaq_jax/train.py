@@ -25,7 +25,7 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import PartitionSpec
 from jaxtyping import Array, Bool, Float, Int
 
 from dynaq_jax.agent import init
@@ -35,8 +35,10 @@ from dynaq_jax.distributed import (
     SEEDS_AXIS,
     gather_result,
     global_mesh,
+    local_mesh,
     on_host,
     pad_rows,
+    seed_devices,
     to_global,
 )
 from dynaq_jax.lanes import LanePlan, Progress, check_lanes, in_batches, plan_lanes, stream
@@ -261,7 +263,7 @@ def _compile(
 
     if n_dev == 1 and not multi:
         return typed_jit(local)
-    mesh = global_mesh() if multi else Mesh(np.array(jax.local_devices()[:n_dev]), (SEEDS_AXIS,))
+    mesh = global_mesh() if multi else local_mesh(n_dev)
     spec = PartitionSpec(SEEDS_AXIS)  # type: ignore[no-untyped-call]
     replicated = PartitionSpec()  # type: ignore[no-untyped-call]
 
@@ -306,10 +308,7 @@ def _train_batch(
     """
     n_keys = keys.shape[0]
     multi = shard and jax.process_count() > 1
-    if multi:
-        n_dev = jax.device_count()
-    else:
-        n_dev = min(len(jax.local_devices()), n_keys) if shard else 1
+    n_dev = jax.device_count() if multi else (seed_devices(n_keys) if shard else 1)
     padded = -(-n_keys // n_dev) * n_dev
     if padded != n_keys and multi and not gather:
         raise ValueError(
@@ -405,7 +404,7 @@ def lane_plan(
     ``planning_steps * (4 S + 32)`` for the planning draws), or ``None``: all at once, in
     lockstep."""
     plan = resolve_run(env, n_episodes, n_steps, max_episode_steps, chunk)
-    n_dev = min(len(jax.local_devices()), n_seeds)
+    n_dev = seed_devices(n_seeds)
     return _plan_lanes(env, config, plan, -(-n_seeds // n_dev), check_lanes(lanes), n_dev)
 
 

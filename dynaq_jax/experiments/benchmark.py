@@ -380,13 +380,12 @@ def _host_section(options: Options, rows: list[Row], log: Callable[[str], None])
 # -- command line ---------------------------------------------------------------------------------
 
 _CHILD_ENV = "DYNAQ_JAX_BENCH_CHILD"
-_DEVICE_FLAG = "--xla_force_host_platform_device_count"
 
 
 def xla_flags_with_devices(flags: str, devices: int) -> str:
     """``flags`` (an ``XLA_FLAGS`` value) with the host device count set to ``devices``."""
-    kept = [f for f in flags.split() if not f.startswith(_DEVICE_FLAG)]
-    return " ".join([*kept, f"{_DEVICE_FLAG}={devices}"])
+    kept = [f for f in flags.split() if not f.startswith(distributed.DEVICE_FLAG)]
+    return " ".join([*kept, f"{distributed.DEVICE_FLAG}={devices}"])
 
 
 def options_from_args(args: BenchOptions) -> Options:

@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 from dynaq_jax import lanes
+from dynaq_jax.distributed import seed_devices
 from dynaq_jax.experiments.benchmark_measure import (
     JAX_IMPL,
     PRIMARY_ENV,
@@ -98,11 +99,6 @@ def describe(plan: lanes.LanePlan | None, seeds: int, episodes: bool, devices: i
         stages = " -> ".join(map(str, plan.stages))
         text = f"{stages} (every {plan.check_every} steps)"
     return text if devices == 1 else f"{text}, on each of {devices} devices"
-
-
-def seed_devices(seeds: int) -> int:
-    """The devices ``train_seeds`` splits ``seeds`` seeds over."""
-    return min(len(jax.local_devices()), seeds)
 
 
 @dataclasses.dataclass
@@ -322,6 +318,5 @@ __all__ = [
     "episode_section",
     "evaluate_lane_targets",
     "section_calls",
-    "seed_devices",
     "step_row",
 ]

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from dynaq_jax.config import DynaQConfig
+from dynaq_jax.distributed import seed_devices
 from dynaq_jax.envs import TabularMDP, distinct_outcomes, from_gymnasium
 from dynaq_jax.experiments import reference_numpy
 from dynaq_jax.experiments.options import MAX_COUNT, MAX_PLANNING_STEPS, check_planning_draw
@@ -337,7 +338,7 @@ def time_jax(env_name: str, seeds: int, options: Options, compact: bool = False)
         env=env_name,
         model=f"count, compact K={config.outcome_slots}" if compact else "count",
         seeds=seeds,
-        devices=min(len(jax.local_devices()), seeds),
+        devices=seed_devices(seeds),
         real_steps=real_steps,
         planning_updates=updates,
         run_s=run_s,
