@@ -93,6 +93,7 @@ from dynaq_jax.experiments.multiprocess import (
     join_run,
     run_as_writer_or_not,
     use_cpu_devices,
+    writes,
 )
 from dynaq_jax.experiments.output import check_out, staged_output
 from dynaq_jax.experiments.sweeping import SweepingOptions
@@ -533,12 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         join_run(join)  # before any JAX work; process 0 writes
         if isinstance(command, ExperimentOutput):
             use_cpu_devices(command.cpu_devices, join.wanted)
-        elif isinstance(command, BenchOptions):  # before JAX starts; else it re-runs itself
-            with contextlib.suppress(ValueError):
-                distributed.use_cpu_devices(command.devices)
-        if distributed.is_writer():
+        # (the benchmark sets its own devices, before JAX starts: nothing here starts it)
+        if writes(join.wanted):
             check_out(command.out if text is None else text)
-        return run_as_writer_or_not(command, command.out, lambda c: run(c, args))
+        return run_as_writer_or_not(
+            command, command.out, lambda c: run(c, args), joined=join.wanted
+        )
     except ValueError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

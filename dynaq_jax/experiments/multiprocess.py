@@ -96,11 +96,20 @@ def use_cpu_devices(devices: int | None, multi_process: bool) -> None:
         raise ValueError(text.replace("use_cpu_devices: n", "--cpu-devices")) from None
 
 
-def run_as_writer_or_not(command: C, out: Path, run: Callable[[C], int]) -> int:
-    """``run(command)`` on process 0 (the writer); on any other process, ``run`` on the same
-    command with ``out`` replaced by a private temporary folder (removed afterwards), its output
-    muted, and one line printed instead."""
-    if distributed.is_writer():
+def writes(joined: bool) -> bool:
+    """Whether this process writes the output folder: process 0 of a run it ``joined``, or a
+    process that joined none, which is then the only one (known without asking JAX, which would
+    start it before a command has chosen its devices)."""
+    return not joined or distributed.is_writer()
+
+
+def run_as_writer_or_not(
+    command: C, out: Path, run: Callable[[C], int], *, joined: bool = True
+) -> int:
+    """``run(command)`` on the writer (``writes(joined)``); on any other process, ``run`` on the
+    same command with ``out`` replaced by a private temporary folder (removed afterwards), its
+    output muted, and one line printed instead."""
+    if writes(joined):
         return run(command)
     scratch = Path(tempfile.mkdtemp(prefix="dynaq-jax-process-"))
     try:
@@ -123,4 +132,5 @@ __all__ = [
     "join_run",
     "run_as_writer_or_not",
     "use_cpu_devices",
+    "writes",
 ]
